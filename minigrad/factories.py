@@ -1,0 +1,70 @@
+"""Functions that make tensors: ``tensor``, ``zeros``, ``ones``, ``randn``, ``arange``, ..."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from minigrad import random
+from minigrad.ops._operands import shape_arg
+from minigrad.tensor import DEFAULT_DTYPE, Tensor
+
+
+def tensor(data: Any, dtype: Any = None, requires_grad: bool = False,
+           name: str | None = None) -> Tensor:
+    """A new leaf tensor holding a copy of ``data`` (like ``torch.tensor``)."""
+    if isinstance(data, Tensor):
+        data = data.data
+    return Tensor(np.array(data, copy=True) if isinstance(data, np.ndarray) else data,
+                  requires_grad=requires_grad, dtype=dtype, name=name)
+
+
+def _filled(fill: Any, shape: tuple, dtype: Any, requires_grad: bool) -> Tensor:
+    array = np.full(shape_arg(shape, "factory"), fill,
+                    dtype=DEFAULT_DTYPE if dtype is None else dtype)
+    return Tensor(array, requires_grad=requires_grad)
+
+
+def zeros(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return _filled(0, shape, dtype, requires_grad)
+
+
+def ones(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return _filled(1, shape, dtype, requires_grad)
+
+
+def full(shape: Any, fill_value: float, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return _filled(fill_value, (shape,), dtype, requires_grad)
+
+
+def zeros_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return _filled(0, t.shape, t.dtype if dtype is None else dtype, requires_grad)
+
+
+def ones_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return _filled(1, t.shape, t.dtype if dtype is None else dtype, requires_grad)
+
+
+def randn(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """Standard normal samples from the global generator (see ``manual_seed``)."""
+    array = random.generator().standard_normal(shape_arg(shape, "randn"))
+    return Tensor(array.astype(DEFAULT_DTYPE if dtype is None else dtype),
+                  requires_grad=requires_grad)
+
+
+def rand(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """Uniform samples in [0, 1) from the global generator."""
+    array = random.generator().random(shape_arg(shape, "rand"))
+    return Tensor(array.astype(DEFAULT_DTYPE if dtype is None else dtype),
+                  requires_grad=requires_grad)
+
+
+def arange(start: float, end: float | None = None, step: float = 1, dtype: Any = None) -> Tensor:
+    """Like ``torch.arange``: int64 for integer arguments, float32 otherwise."""
+    if end is None:
+        start, end = 0, start
+    if dtype is None:
+        whole = all(isinstance(v, (int, np.integer)) for v in (start, end, step))
+        dtype = np.int64 if whole else DEFAULT_DTYPE
+    return Tensor(np.arange(start, end, step, dtype=dtype))

@@ -1,0 +1,137 @@
+"""The global switches that change how ops are recorded: grad mode, anomaly mode, scope labels.
+
+Every op reads ``STATE`` when it runs:
+
+- ``grad_enabled``: record a graph node (``no_grad()`` turns it off, e.g. for evaluation);
+- ``anomaly``: check each backward for non-finite gradients and keep where each op was created;
+- ``scope``: a label such as ``"lstm/l0/t=3"`` stored on every node, which the graph renderer
+  uses to draw one box per scope (one per time step, for an unrolled RNN).
+
+The state is process-wide (not per thread), which keeps the hot path to one attribute read.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+
+class _State:
+    __slots__ = ("grad_enabled", "anomaly", "scope")
+
+    def __init__(self) -> None:
+        self.grad_enabled = True
+        self.anomaly = False
+        self.scope: str | None = None
+
+
+STATE = _State()
+
+
+class _Switch:
+    """Base of the context managers below: sets a field on enter, restores it on exit.
+
+    Each one also works as a decorator: ``@no_grad()`` runs the whole function in that mode.
+    """
+
+    field = ""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+        self._saved: list[Any] = []
+
+    def __enter__(self) -> _Switch:
+        self._saved.append(getattr(STATE, self.field))
+        setattr(STATE, self.field, self.value)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        setattr(STATE, self.field, self._saved.pop())
+
+    def __call__(self, fn: Callable) -> Callable:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with self:  # the saved-value stack makes one instance safe to re-enter
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+
+class set_grad_enabled(_Switch):
+    """Turns graph recording on or off inside a ``with`` block (or a decorated function)."""
+
+    field = "grad_enabled"
+
+    def __init__(self, mode: bool) -> None:
+        super().__init__(bool(mode))
+
+
+class no_grad(set_grad_enabled):
+    """Ops inside do not record a graph: results have ``requires_grad=False``.
+
+    Example:
+        >>> with minigrad.no_grad():
+        ...     y = model(x)          # evaluation, no graph kept
+    """
+
+    def __init__(self) -> None:
+        super().__init__(False)
+
+
+class enable_grad(set_grad_enabled):
+    """Turns recording back on, e.g. inside a ``no_grad()`` block."""
+
+    def __init__(self) -> None:
+        super().__init__(True)
+
+
+class detect_anomaly(_Switch):
+    """Anomaly mode: the first op whose backward gives a non-finite gradient raises an error.
+
+    The error names the op, its scope label and the line that created it. It slows every op
+    (a stack trace is recorded per node), so use it for debugging only.
+    """
+
+    field = "anomaly"
+
+    def __init__(self, mode: bool = True) -> None:
+        super().__init__(bool(mode))
+
+
+class scope(_Switch):
+    """Labels every node created inside with ``label``; nested scopes join with ``/``.
+
+    Example:
+        >>> with minigrad.scope("layer0"), minigrad.scope("t=3"):
+        ...     h = (x @ w).tanh()     # h.grad_fn.scope == "layer0/t=3"
+    """
+
+    field = "scope"
+
+    def __init__(self, label: str) -> None:
+        label = str(label)
+        if not label or "/" in label:
+            raise ValueError(f"scope label must be a non-empty string without '/', got {label!r}")
+        super().__init__(label)
+
+    def __enter__(self) -> scope:
+        outer = STATE.scope
+        self._saved.append(outer)
+        STATE.scope = self.value if outer is None else f"{outer}/{self.value}"
+        return self
+
+
+def is_grad_enabled() -> bool:
+    """Whether ops currently record a graph."""
+    return STATE.grad_enabled
+
+
+def is_anomaly_enabled() -> bool:
+    """Whether anomaly detection is on."""
+    return STATE.anomaly
+
+
+def current_scope() -> str | None:
+    """The scope label that new nodes get, or None outside any ``scope``."""
+    return STATE.scope

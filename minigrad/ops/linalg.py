@@ -1,0 +1,56 @@
+"""Matrix multiplication with numpy's semantics for 1-D, 2-D and batched operands."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from minigrad.autograd import Function, unbroadcast
+from minigrad.ops._operands import as_pair
+from minigrad.tensor import Tensor
+
+
+class MatMul(Function):
+    """``a @ b``. A 1-D operand is a row (left) or column (right) vector that is dropped from
+    the result; leading (batch) dimensions broadcast."""
+
+    def forward(self, a, b):
+        self.save(a, b)
+        return np.matmul(a, b)
+
+    def backward(self, grad):
+        a, b = self.saved
+        # Promote 1-D operands to matrices so that one formula covers every case.
+        a2 = a[None, :] if a.ndim == 1 else a
+        b2 = b[:, None] if b.ndim == 1 else b
+        # Restore the dropped axes: b's column (last) first, then a's row (second-to-last),
+        # so that 1-D @ 1-D (a 0-d grad) becomes (1, 1) too.
+        if b.ndim == 1:
+            grad = grad[..., None]
+        if a.ndim == 1:
+            grad = grad[..., None, :]
+        grad_a = grad_b = None
+        if self.needs_grad[0]:
+            grad_a = unbroadcast(np.matmul(grad, np.swapaxes(b2, -1, -2)), a2.shape)
+            grad_a = grad_a.reshape(a.shape)
+        if self.needs_grad[1]:
+            grad_b = unbroadcast(np.matmul(np.swapaxes(a2, -1, -2), grad), b2.shape)
+            grad_b = grad_b.reshape(b.shape)
+        return grad_a, grad_b
+
+
+def matmul(a: Any, b: Any) -> Tensor:
+    """Matrix product with numpy's rules; mismatched inner dimensions name both shapes."""
+    a, b = as_pair(a, b)
+    if a.ndim == 0 or b.ndim == 0:
+        raise ValueError(f"matmul: both operands need at least 1 dimension, got shapes "
+                         f"{a.shape} and {b.shape}")
+    inner_a = a.shape[-1]
+    inner_b = b.shape[0] if b.ndim == 1 else b.shape[-2]
+    if inner_a != inner_b:
+        raise ValueError(f"matmul: shapes {a.shape} and {b.shape} do not match: the last "
+                         f"dimension of the first ({inner_a}) must equal the "
+                         f"{'first' if b.ndim == 1 else 'second-to-last'} of the second "
+                         f"({inner_b})")
+    return MatMul.apply(a, b)
