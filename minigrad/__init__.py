@@ -10,7 +10,7 @@
 
 import numpy as np
 
-from minigrad import ops
+from minigrad import nn, ops, optim
 from minigrad.factories import (
     arange,
     full,
@@ -32,7 +32,9 @@ from minigrad.modes import (
     set_grad_enabled,
 )
 from minigrad.ops import cat, chunk, split, stack, where
+from minigrad.gradcheck import gradcheck
 from minigrad.random import manual_seed
+from minigrad.serialization import load, save
 from minigrad.tensor import Tensor
 
 float32 = np.dtype(np.float32)
@@ -44,7 +46,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Tensor", "arange", "bool_", "cat", "chunk", "detect_anomaly", "enable_grad", "float32",
-    "float64", "full", "int64", "is_anomaly_enabled", "is_grad_enabled", "manual_seed",
-    "no_grad", "ones", "ones_like", "ops", "rand", "randn", "scope", "set_grad_enabled",
-    "split", "stack", "tensor", "where", "zeros", "zeros_like",
+    "float64", "full", "gradcheck", "int64", "is_anomaly_enabled", "is_grad_enabled", "load",
+    "manual_seed", "nn", "no_grad", "ones", "ones_like", "ops", "optim", "rand", "randn",
+    "save", "scope", "set_grad_enabled", "split", "stack", "tensor", "where", "zeros",
+    "zeros_like",
 ]
