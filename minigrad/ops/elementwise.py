@@ -72,7 +72,10 @@ class Pow(Function):
 
     def backward(self, grad):
         a, b, out = self.saved
-        grad_a = grad * b * a ** (b - 1) if self.needs_grad[0] else None
+        grad_a = None
+        if self.needs_grad[0]:
+            # b a^(b-1) is 0 where b == 0, even at a == 0 (where a^-1 alone would be inf)
+            grad_a = grad * b * a ** np.where(b == 0, 1, b - 1)
         grad_b = None
         if self.needs_grad[1]:
             positive = a > 0

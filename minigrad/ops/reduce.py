@@ -156,6 +156,7 @@ def norm(a: Tensor, p: float = 2.0) -> Tensor:
     """The p-norm of all elements (p = 2: Euclidean; p = inf: largest absolute value)."""
     if p == float("inf"):
         return max(a.abs())
-    if p == 2:
-        return sum(a * a).sqrt()
-    return sum(a.abs() ** p) ** (1.0 / p)
+    total = sum(a * a) if p == 2 else sum(a.abs() ** p)
+    if not total.data.any():  # a is all zeros: the norm is 0, and so is its gradient (as in
+        return total * 0.0  # PyTorch), where total ** (1 / p) would give 0 * inf = nan
+    return total.sqrt() if p == 2 else total ** (1.0 / p)
