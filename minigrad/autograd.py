@@ -183,7 +183,7 @@ def backward(root: Tensor, gradient: Any = None, retain_graph: bool = False) -> 
             input_grads = (input_grads,)
         if not retain_graph:
             node.saved = None  # None marks a freed node (ops that save nothing have ())
-        for tensor, grad_in in zip(node.inputs, input_grads):
+        for tensor, grad_in in zip(node.inputs, input_grads, strict=True):
             if grad_in is None or not tensor.requires_grad:
                 continue
             data = tensor.data

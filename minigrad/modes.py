@@ -58,16 +58,7 @@ class _Switch:
         return wrapper
 
 
-class set_grad_enabled(_Switch):
-    """Turns graph recording on or off inside a ``with`` block (or a decorated function)."""
-
-    field = "grad_enabled"
-
-    def __init__(self, mode: bool) -> None:
-        super().__init__(bool(mode))
-
-
-class no_grad(set_grad_enabled):
+class no_grad(_Switch):
     """Ops inside do not record a graph: results have ``requires_grad=False``.
 
     Example:
@@ -75,15 +66,35 @@ class no_grad(set_grad_enabled):
         ...     y = model(x)          # evaluation, no graph kept
     """
 
+    field = "grad_enabled"
+
     def __init__(self) -> None:
         super().__init__(False)
 
 
-class enable_grad(set_grad_enabled):
+class enable_grad(_Switch):
     """Turns recording back on, e.g. inside a ``no_grad()`` block."""
+
+    field = "grad_enabled"
 
     def __init__(self) -> None:
         super().__init__(True)
+
+
+class set_grad_enabled(_Switch):
+    """Turns graph recording on or off: at once when called (``set_grad_enabled(False)``),
+    or for a ``with`` block, restoring the previous mode at its end (like PyTorch)."""
+
+    field = "grad_enabled"
+
+    def __init__(self, mode: bool) -> None:
+        super().__init__(bool(mode))
+        self._before_call = STATE.grad_enabled
+        STATE.grad_enabled = self.value
+
+    def __enter__(self) -> set_grad_enabled:
+        self._saved.append(self._before_call)
+        return self
 
 
 class detect_anomaly(_Switch):

@@ -158,7 +158,8 @@ class Tensor:
         """Calls ``hook(grad)`` when this tensor's gradient is computed.
 
         The hook receives the gradient as a Tensor and may return a replacement (same shape)
-        or None to keep it. Returns a handle whose ``remove()`` unregisters the hook.
+        or None to keep it. It must not modify the gradient in place: the same array may
+        also be the gradient of another tensor. Returns a handle whose ``remove()`` unregisters the hook.
         """
         if not self.requires_grad:
             raise RuntimeError("cannot register a hook on a tensor that does not require grad")
