@@ -26,7 +26,14 @@ import minigrad as mg
 import minigrad.functional as F
 from minigrad import Tensor, nn
 from rnn import interop
-from rnn.cells import check_impl, check_nonlinearity, check_sizes, init_weights
+from rnn.cells import (
+    candidate_hidden_bias,
+    check_dtype,
+    check_impl,
+    check_nonlinearity,
+    check_sizes,
+    init_weights,
+)
 from rnn.packing import PackedSequence
 from rnn.recurrence import GATES, Weights, run_direction
 
@@ -97,7 +104,8 @@ class _RecurrentLayer(nn.Module):
         def get(name: str) -> Tensor | None:
             return getattr(self, f"{name}_l{layer}{suffix}", None)
 
-        return Weights(get("weight_ih"), get("weight_hh"), get("bias"), get("bias_hn"))
+        b_hn = candidate_hidden_bias(get("bias_hn"), self.reset_after, get("weight_hh"))
+        return Weights(get("weight_ih"), get("weight_hh"), get("bias"), b_hn)
 
     # ------------------------------------------------------------------ forward
     def forward(self, input: Any, hx: Any = None) -> tuple[Any, Any]:
@@ -136,6 +144,29 @@ class _RecurrentLayer(nn.Module):
         return self._shaped_output(layer_input, batch_sizes, sorted_indices, layout,
                                    final_states)
 
+    def step(self, input: Any, hx: Any = None) -> tuple[Tensor, Any]:
+        """One time step with a carried state, for streaming: feed samples as they arrive.
+
+        ``step`` over x_0, x_1, ... (passing back the returned state) gives exactly the
+        outputs of ``forward`` on the whole sequence. Unidirectional layers only: the reverse
+        direction would need samples that have not arrived yet.
+
+        Shape:
+            input (N, H_in) or unbatched (H_in,); hx as in ``forward`` ->
+            (output (N, H) or (H,), new state).
+        """
+        if self.bidirectional:
+            raise ValueError(f"{type(self).__name__}.step: a bidirectional layer cannot run "
+                             "step by step; its reverse direction reads the future")
+        if not isinstance(input, Tensor):
+            input = mg.tensor(input)
+        if input.ndim not in (1, 2):
+            raise ValueError(f"{type(self).__name__}.step takes one time step (N, H_in) or "
+                             f"(H_in,), got shape {input.shape}")
+        sequence = input.unsqueeze(1 if self.batch_first and input.ndim == 2 else 0)
+        output, state = self.forward(sequence, hx)
+        return (output[:, 0] if self.batch_first and input.ndim == 2 else output[0]), state
+
     def _packed_input(self, input: Any) -> tuple[Tensor, np.ndarray, np.ndarray | None, Any]:
         """The input as packed rows (T, H_in), with its schedule and how to shape results."""
         name = type(self).__name__
@@ -165,6 +196,7 @@ class _RecurrentLayer(nn.Module):
         if data.shape[-1] != self.input_size:
             raise ValueError(f"{name}: input has {data.shape[-1]} features (input.size(-1)) "
                              f"but the layer was built with input_size={self.input_size}")
+        check_dtype(name, "input", data, self.weight_ih_l0.dtype)
         return data, batch_sizes, sorted_indices, layout
 
     def _initial_states(self, hx: Any, batch: int, layout: str, dtype: Any) -> list[Tensor]:
@@ -195,6 +227,7 @@ class _RecurrentLayer(nn.Module):
                             f"as {label}[:, :{batch}] or start from zeros)")
                 raise ValueError(f"{name}: {label} has shape {s.shape}, expected {expected} "
                                  f"(num_layers * num_directions, N, hidden_size){hint}")
+            check_dtype(name, label, s, dtype)
             states.append(s.unsqueeze(1) if unbatched else s)
         return states
 
@@ -242,7 +275,7 @@ class _RecurrentLayer(nn.Module):
                 tail = f"_l{layer}{suffix}"
                 params = {n[:-len(tail)]: v for n, v in own.items() if n.endswith(tail)}
                 mapped = interop.to_torch(self.mode, params, self.hidden_size,
-                                          has_bias=self.has_bias)
+                                          has_bias=self.has_bias, reset_after=self.reset_after)
                 out.update({f"{n}{tail}": v for n, v in mapped.items()})
         return out
 
