@@ -5,6 +5,7 @@ H hidden size.
 """
 
 from rnn.cells import GRUCell, LSTMCell, RNNCell
+from rnn.gradflow import GradientFlow
 from rnn.layers import GRU, LSTM, RNN
 from rnn.packing import (
     PackedSequence,
@@ -18,7 +19,7 @@ from rnn.packing import (
 from rnn.state import chunks, detach_state, truncated_bptt
 
 __all__ = [
-    "GRU", "GRUCell", "LSTM", "LSTMCell", "PackedSequence", "RNN", "RNNCell", "chunks",
-    "detach_state", "pack_padded_sequence", "pack_sequence", "pad_packed_sequence",
+    "GRU", "GRUCell", "GradientFlow", "LSTM", "LSTMCell", "PackedSequence", "RNN", "RNNCell",
+    "chunks", "detach_state", "pack_padded_sequence", "pack_sequence", "pad_packed_sequence",
     "pad_sequence", "truncated_bptt", "unpack_sequence", "unpad_sequence",
 ]

@@ -7,6 +7,9 @@ give the gradients of x, W_ih and b.
 
 Shapes: T total packed rows (sum of lengths), N batch, H_in input size, H hidden size,
 G gates (RNN 1, GRU 3, LSTM 4). ``batch_sizes`` (L,) is the packing schedule.
+
+An optional ``probe`` (see ``rnn.gradflow``) receives the gate activations after the forward
+and every step's dL/dh_t during the backward; it is None unless a ``GradientFlow`` records.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import numpy as np
 
 from minigrad.autograd import Function
 from rnn import kernels
+from rnn.gradflow import state_gradients
 
 
 def _project(x: np.ndarray, w_ih: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -41,11 +45,13 @@ class LSTMSequence(Function):
     name = "lstm_sequence"
     n_outputs = 3
 
-    def forward(self, x, h0, c0, w_ih, w_hh, b, batch_sizes=None, reverse=False):
-        self.batch_sizes, self.reverse = batch_sizes, reverse
+    def forward(self, x, h0, c0, w_ih, w_hh, b, batch_sizes=None, reverse=False, probe=None):
+        self.batch_sizes, self.reverse, self.probe = batch_sizes, reverse, probe
         hs, cs, gates, h_n, c_n = kernels.lstm_forward(
             _project(x, w_ih, b), w_hh, h0, c0, batch_sizes, reverse)
         self.save(x, h0, c0, w_ih, w_hh, hs, cs, gates)
+        if probe is not None:
+            probe.packed_gates(gates)
         return hs, h_n, c_n
 
     def backward(self, grad_hs, grad_h_n, grad_c_n):
@@ -53,6 +59,10 @@ class LSTMSequence(Function):
         grad_xw, grad_h0, grad_c0, grad_w_hh = kernels.lstm_backward(
             grad_hs, grad_h_n, grad_c_n, w_hh, h0, c0, hs, cs, gates, self.batch_sizes,
             self.reverse)
+        if self.probe is not None:
+            self.probe.packed_state_grads(state_gradients(
+                "LSTM", grad_xw, grad_hs, grad_h_n, w_hh, None, None, self.batch_sizes,
+                self.reverse))
         needs = self.needs_grad
         grad_x, grad_w_ih, grad_b = _input_grads(grad_xw, x, w_ih, (needs[0], needs[3], needs[5]))
         return grad_x, grad_h0, grad_c0, grad_w_ih, grad_w_hh, grad_b
@@ -65,17 +75,24 @@ class GRUSequence(Function):
     name = "gru_sequence"
     n_outputs = 2
 
-    def forward(self, x, h0, w_ih, w_hh, b, b_hn=None, batch_sizes=None, reverse=False):
-        self.batch_sizes, self.reverse = batch_sizes, reverse
+    def forward(self, x, h0, w_ih, w_hh, b, b_hn=None, batch_sizes=None, reverse=False,
+                probe=None):
+        self.batch_sizes, self.reverse, self.probe = batch_sizes, reverse, probe
         hs, gates, hn, h_n = kernels.gru_forward(
             _project(x, w_ih, b), w_hh, h0, batch_sizes, reverse, b_hn)
         self.save(x, h0, w_ih, w_hh, hs, gates, hn)
+        if probe is not None:
+            probe.packed_gates(gates)
         return hs, h_n
 
     def backward(self, grad_hs, grad_h_n):
         x, h0, w_ih, w_hh, hs, gates, hn = self.saved
         grad_xw, grad_h0, grad_w_hh, grad_b_hn = kernels.gru_backward(
             grad_hs, grad_h_n, w_hh, h0, hs, gates, hn, self.batch_sizes, self.reverse)
+        if self.probe is not None:
+            self.probe.packed_state_grads(state_gradients(
+                "GRU", grad_xw, grad_hs, grad_h_n, w_hh, gates, hn, self.batch_sizes,
+                self.reverse))
         needs = self.needs_grad
         grad_x, grad_w_ih, grad_b = _input_grads(grad_xw, x, w_ih, (needs[0], needs[2], needs[4]))
         grads = (grad_x, grad_h0, grad_w_ih, grad_w_hh, grad_b)
@@ -90,17 +107,24 @@ class RNNSequence(Function):
     n_outputs = 2
 
     def forward(self, x, h0, w_ih, w_hh, b, batch_sizes=None, reverse=False,
-                nonlinearity="tanh"):
+                nonlinearity="tanh", probe=None):
         self.batch_sizes, self.reverse, self.nonlinearity = batch_sizes, reverse, nonlinearity
+        self.probe = probe
         hs, h_n = kernels.rnn_forward(_project(x, w_ih, b), w_hh, h0, batch_sizes, reverse,
                                       nonlinearity)
         self.save(x, h0, w_ih, w_hh, hs)
+        if probe is not None:
+            probe.packed_gates(hs)
         return hs, h_n
 
     def backward(self, grad_hs, grad_h_n):
         x, h0, w_ih, w_hh, hs = self.saved
         grad_xw, grad_h0, grad_w_hh = kernels.rnn_backward(
             grad_hs, grad_h_n, w_hh, h0, hs, self.batch_sizes, self.reverse, self.nonlinearity)
+        if self.probe is not None:
+            self.probe.packed_state_grads(state_gradients(
+                "RNN", grad_xw, grad_hs, grad_h_n, w_hh, None, None, self.batch_sizes,
+                self.reverse))
         needs = self.needs_grad
         grad_x, grad_w_ih, grad_b = _input_grads(grad_xw, x, w_ih, (needs[0], needs[2], needs[4]))
         return grad_x, grad_h0, grad_w_ih, grad_w_hh, grad_b
