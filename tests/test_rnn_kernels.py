@@ -412,3 +412,17 @@ def test_works_with_numba_jit_disabled():
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "ok"
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 1), (3, 5, 7), (4, 2, 3), (7, 33, 50), (9, 64, 20)])
+def test_hand_written_matmul(shape):
+    """matmul_rows (the loop path's GEMM) on row/column windows, odd sizes included."""
+    from rnn.kernels._common import matmul_rows
+
+    B, K, M = shape
+    rng = np.random.default_rng(12)
+    a, w = rng.standard_normal((B + 3, K + 2)), rng.standard_normal((K, M))
+    out = np.full((B + 1, M + 4), 7.0)
+    matmul_rows(a, 3, 2, B, w, out, 4)
+    np.testing.assert_allclose(out[:B, 4:], a[3:3 + B, 2:2 + K] @ w, rtol=1e-12, atol=1e-12)
+    assert np.all(out[:B, :4] == 7.0) and np.all(out[B:] == 7.0)     # nothing else touched

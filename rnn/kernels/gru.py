@@ -42,8 +42,9 @@ __all__ = [
     "gru_backward_numpy",
 ]
 
-# "auto" uses the one-kernel loop while B * H * 3H <= LOOP_MAX_WORK (see the benchmark).
-LOOP_MAX_WORK = 1 << 16
+# "auto" uses the one-kernel loop while N * H * 3H <= LOOP_MAX_WORK (the crossover measured by
+# ``benchmarks/bench_rnn_kernels.py --sweep``; e.g. N=8, H=128 still runs the loop).
+LOOP_MAX_WORK = 1 << 19
 
 
 @kernel

@@ -47,9 +47,10 @@ __all__ = [
     "lstm_backward_numpy",
 ]
 
-# "auto" uses the one-kernel loop while a step's recurrent GEMM (B * H * 4H multiply-adds)
-# is at most this many; measured by benchmarks/bench_rnn_kernels.py (see LOOP_MAX_WORK there).
-LOOP_MAX_WORK = 1 << 16
+# "auto" uses the one-kernel loop while a step's recurrent GEMM (N * H * 4H multiply-adds) is
+# at most this many: the crossover measured by ``benchmarks/bench_rnn_kernels.py --sweep``
+# (float32, 2 cores; e.g. N=16, H=64 runs the loop, N=8, H=128 calls BLAS).
+LOOP_MAX_WORK = 1 << 18
 
 
 @kernel
