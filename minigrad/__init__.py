@@ -10,7 +10,7 @@
 
 import numpy as np
 
-from minigrad import nn, ops, optim
+from minigrad import nn, ops, optim, viz
 from minigrad.factories import (
     arange,
     full,
@@ -22,6 +22,7 @@ from minigrad.factories import (
     zeros,
     zeros_like,
 )
+from minigrad.gradcheck import gradcheck
 from minigrad.modes import (
     detect_anomaly,
     enable_grad,
@@ -32,7 +33,6 @@ from minigrad.modes import (
     set_grad_enabled,
 )
 from minigrad.ops import cat, chunk, split, stack, where
-from minigrad.gradcheck import gradcheck
 from minigrad.random import manual_seed
 from minigrad.serialization import load, save
 from minigrad.tensor import Tensor
@@ -48,6 +48,6 @@ __all__ = [
     "Tensor", "arange", "bool_", "cat", "chunk", "detect_anomaly", "enable_grad", "float32",
     "float64", "full", "gradcheck", "int64", "is_anomaly_enabled", "is_grad_enabled", "load",
     "manual_seed", "nn", "no_grad", "ones", "ones_like", "ops", "optim", "rand", "randn",
-    "save", "scope", "set_grad_enabled", "split", "stack", "tensor", "where", "zeros",
+    "save", "scope", "set_grad_enabled", "split", "stack", "tensor", "viz", "where", "zeros",
     "zeros_like",
 ]

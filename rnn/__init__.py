@@ -4,7 +4,10 @@ Shape legend everywhere: N batch, L length, D = 2 if bidirectional else 1, H_in 
 H hidden size.
 """
 
+from rnn import schedules
+from rnn.attention import BahdanauAttention, LuongAttention, lengths_to_mask
 from rnn.cells import GRUCell, LSTMCell, RNNCell
+from rnn.decoding import Decoded, Hypothesis, beam_search, greedy_decode, sample
 from rnn.gradflow import GradientFlow
 from rnn.layers import GRU, LSTM, RNN
 from rnn.packing import (
@@ -16,10 +19,14 @@ from rnn.packing import (
     unpack_sequence,
     unpad_sequence,
 )
+from rnn.seq2seq import Decoder, DecoderState, Encoder, Seq2Seq, reorder_state, sequence_loss
 from rnn.state import chunks, detach_state, truncated_bptt
 
 __all__ = [
-    "GRU", "GRUCell", "GradientFlow", "LSTM", "LSTMCell", "PackedSequence", "RNN", "RNNCell",
-    "chunks", "detach_state", "pack_padded_sequence", "pack_sequence", "pad_packed_sequence",
-    "pad_sequence", "truncated_bptt", "unpack_sequence", "unpad_sequence",
+    "GRU", "LSTM", "RNN", "BahdanauAttention", "Decoded", "Decoder", "DecoderState", "Encoder",
+    "GRUCell", "GradientFlow", "Hypothesis", "LSTMCell", "LuongAttention", "PackedSequence",
+    "RNNCell", "Seq2Seq", "beam_search", "chunks", "detach_state", "greedy_decode",
+    "lengths_to_mask", "pack_padded_sequence", "pack_sequence", "pad_packed_sequence",
+    "pad_sequence", "reorder_state", "sample", "schedules", "sequence_loss", "truncated_bptt",
+    "unpack_sequence", "unpad_sequence",
 ]
