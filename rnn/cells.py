@@ -39,6 +39,15 @@ def check_nonlinearity(mode: str, nonlinearity: str) -> None:
         raise ValueError(f"nonlinearity applies to RNN only; {mode} has fixed activations")
 
 
+def check_dtype(owner: str, label: str, tensor: Tensor, dtype: np.dtype) -> None:
+    """Refuses a tensor whose dtype differs from the parameters' (PyTorch does too): the fused
+    kernels cannot mix float32 and float64, and the composed ops would silently promote."""
+    if tensor.dtype != dtype:
+        raise TypeError(f"{owner}: {label} has dtype {tensor.dtype} but the parameters are "
+                        f"{dtype}; convert the tensor (.astype(np.{dtype})) or the module "
+                        f"(.to(np.{tensor.dtype}))")
+
+
 def init_weights(module: nn.Module, hidden_size: int, *, orthogonal_hh: bool = False,
                  forget_bias: float | None = None, mode: str) -> None:
     """PyTorch's initialisation, U(-1/sqrt(H), 1/sqrt(H)) for every parameter, with options.
@@ -49,6 +58,8 @@ def init_weights(module: nn.Module, hidden_size: int, *, orthogonal_hh: bool = F
         forget_bias: set the LSTM forget-gate bias to this value (1.0 is the classic choice:
             the cell remembers by default until it learns to forget).
     """
+    if forget_bias is not None and mode != "LSTM":  # refused before anything is changed
+        raise ValueError("forget_bias applies to LSTM only")
     bound = 1.0 / np.sqrt(hidden_size)
     for name, p in module.named_parameters():
         nn.init.uniform_(p, -bound, bound)
@@ -58,11 +69,19 @@ def init_weights(module: nn.Module, hidden_size: int, *, orthogonal_hh: bool = F
                 nn.init.orthogonal_(block)
                 p.data[k * hidden_size:(k + 1) * hidden_size] = block.data
     if forget_bias is not None:
-        if mode != "LSTM":
-            raise ValueError("forget_bias applies to LSTM only")
         for name, p in module.named_parameters():
             if name.startswith("bias"):
                 p.data[hidden_size:2 * hidden_size] = forget_bias
+
+
+def candidate_hidden_bias(b_hn: Tensor | None, reset_after: bool,
+                          weight_hh: Tensor) -> Tensor | None:
+    """The GRU ``reset_after`` bias ``b_hn``, or a constant zero one with ``bias=False``: the
+    kernels and ``gru_step`` read a missing ``b_hn`` as the seed's reset-before form, which
+    would silently change the math. None for every other form."""
+    if b_hn is None and reset_after:
+        return Tensor._make(np.zeros(weight_hh.shape[1], dtype=weight_hh.dtype))
+    return b_hn
 
 
 class _Cell(nn.Module):
@@ -107,7 +126,8 @@ class _Cell(nn.Module):
 
     def _weights(self) -> Weights:
         return Weights(self.weight_ih, self.weight_hh, self.bias,
-                       getattr(self, "bias_hn", None))
+                       candidate_hidden_bias(getattr(self, "bias_hn", None), self.reset_after,
+                                             self.weight_hh))
 
     def _step(self, input: Tensor, states: tuple[Tensor | None, ...]) -> tuple[Tensor, ...]:
         """Validates shapes, runs one step; returns the new states (unbatched if given so)."""
@@ -122,6 +142,7 @@ class _Cell(nn.Module):
             raise ValueError(f"{name}: input has {input.shape[-1]} features (last dimension "
                              f"of shape {input.shape}) but the cell has input_size="
                              f"{self.input_size}")
+        check_dtype(name, "input", input, self.weight_ih.dtype)
         unbatched = input.ndim == 1
         if unbatched:
             input = input.unsqueeze(0)
@@ -138,6 +159,7 @@ class _Cell(nn.Module):
                     raise ValueError(f"{name}: {label} has shape {s.shape}, expected {expected}"
                                      f" (batch {batch} from the input, hidden_size "
                                      f"{self.hidden_size})")
+                check_dtype(name, label, s, self.weight_ih.dtype)
                 s = s.unsqueeze(0) if unbatched else s
             full.append(s)
         h0 = full[0]
@@ -160,7 +182,7 @@ class _Cell(nn.Module):
     def torch_state_dict(self) -> dict[str, np.ndarray]:
         """Our weights under PyTorch's cell names (for ``torch_cell.load_state_dict``)."""
         return interop.to_torch(self.mode, self.state_dict(), self.hidden_size,
-                                has_bias=self.has_bias)
+                                has_bias=self.has_bias, reset_after=self.reset_after)
 
 
 class RNNCell(_Cell):

@@ -53,8 +53,12 @@ def from_torch(mode: str, torch_params: Mapping[str, Any], hidden: int, *, has_b
 
 
 def to_torch(mode: str, params: Mapping[str, np.ndarray], hidden: int, *,
-             has_bias: bool) -> dict[str, np.ndarray]:
+             has_bias: bool, reset_after: bool = True) -> dict[str, np.ndarray]:
     """The inverse of ``from_torch``: our parameters as PyTorch's four tensors."""
+    if mode == "GRU" and not reset_after:
+        raise ValueError("the seed's GRU (reset gate before the recurrent matmul) has no "
+                         "PyTorch equivalent; only a GRU built with reset_after=True can be "
+                         "exported to PyTorch")
     weight_ih = np.array(params["weight_ih"], copy=True)
     weight_hh = np.array(params["weight_hh"], copy=True)
     out = {"weight_ih": weight_ih, "weight_hh": weight_hh}

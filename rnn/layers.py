@@ -50,6 +50,8 @@ class _RecurrentLayer(nn.Module):
         name = type(self).__name__
         check_sizes(input_size, hidden_size)
         check_nonlinearity(self.mode, nonlinearity)
+        if reset_after and self.mode != "GRU":
+            raise ValueError(f"{name}: reset_after applies to GRU only")
         if not isinstance(num_layers, (int, np.integer)) or num_layers < 1:
             raise ValueError(f"{name}: num_layers must be an int >= 1, got {num_layers!r}")
         if not 0.0 <= dropout <= 1.0:

@@ -50,11 +50,13 @@ class PackedSequence(NamedTuple):
     @property
     def lengths(self) -> np.ndarray:
         """(N,) int64, each sequence's length, in the caller's order."""
-        sorted_lengths = (self.batch_sizes[None, :] > np.arange(self.batch_sizes[0])[:, None]
-                          ).sum(axis=1)
-        if self.unsorted_indices is None:
+        batch_sizes = np.asarray(self.batch_sizes, dtype=np.int64)  # a list works too
+        sorted_lengths = (batch_sizes[None, :] > np.arange(batch_sizes[0])[:, None]).sum(axis=1)
+        if self.sorted_indices is None:
             return sorted_lengths
-        return sorted_lengths[self.unsorted_indices]
+        unsorted = (np.argsort(self.sorted_indices) if self.unsorted_indices is None
+                    else np.asarray(self.unsorted_indices))
+        return sorted_lengths[unsorted]
 
 
 def _as_lengths(lengths: Any, batch: int, max_length: int) -> np.ndarray:
@@ -206,6 +208,7 @@ def unpad_sequence(padded: Tensor, lengths: Any, batch_first: bool = False) -> l
 def pack_sequence(sequences: Sequence[Tensor], enforce_sorted: bool = True) -> PackedSequence:
     """Packs a list of (L_i, *) tensors (longest first unless ``enforce_sorted=False``)."""
     lengths = [len(s) for s in sequences]
+    _as_lengths(lengths, len(lengths), max(lengths, default=0))  # errors name the sequence
     return pack_padded_sequence(pad_sequence(sequences), lengths,
                                 enforce_sorted=enforce_sorted)
 
