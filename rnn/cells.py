@@ -235,9 +235,11 @@ class LSTMCell(_Cell):
 
     def forward(self, input: Tensor,
                 hx: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor]:
-        if hx is not None and (not isinstance(hx, tuple) or len(hx) != 2):
-            raise TypeError("LSTMCell: hx must be a tuple (h, c)")
-        return self._step(input, hx if hx is not None else (None, None))
+        if hx is None:
+            return self._step(input, (None, None))
+        if not isinstance(hx, (tuple, list)) or len(hx) != 2 or any(s is None for s in hx):
+            raise TypeError("LSTMCell: hx must be a pair (h, c) of tensors, or None for zeros")
+        return self._step(input, tuple(hx))
 
 
 class GRUCell(_Cell):

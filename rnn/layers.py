@@ -59,6 +59,9 @@ class _RecurrentLayer(nn.Module):
         if dropout > 0 and num_layers == 1:
             warnings.warn(f"{name}: dropout={dropout} has no effect with num_layers=1; it "
                           "applies between stacked layers only", stacklevel=2)
+        if residual and num_layers == 1:
+            warnings.warn(f"{name}: residual=True has no effect with num_layers=1; layers "
+                          "k >= 1 add their input to their output", stacklevel=2)
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.has_bias, self.batch_first, self.dropout = bias, batch_first, float(dropout)
         self.bidirectional, self.residual = bool(bidirectional), bool(residual)

@@ -336,8 +336,10 @@ def test_cell_errors():
         rnn.LSTMCell(3, 4)(mg.randn(2, 3), (mg.zeros(2, 4), mg.zeros(2, 5)))
     with pytest.raises(ValueError, match=r"hx has shape \(1, 4\), expected \(4,\)"):
         rnn.RNNCell(3, 4)(mg.randn(3), mg.zeros(1, 4))  # unbatched input, batched state
-    with pytest.raises(TypeError, match=r"hx must be a tuple \(h, c\)"):
+    with pytest.raises(TypeError, match=r"hx must be a pair \(h, c\) of tensors"):
         rnn.LSTMCell(3, 4)(mg.randn(2, 3), mg.zeros(2, 4))
+    with pytest.raises(TypeError, match=r"hx must be a pair \(h, c\) of tensors"):
+        rnn.LSTMCell(3, 4)(mg.randn(2, 3), (mg.zeros(2, 4), None))
     with pytest.raises(ValueError, match=r"'tanh' or 'relu', got 'gelu'"):
         rnn.RNNCell(3, 4, nonlinearity="gelu")
     with pytest.raises(ValueError, match=r"hidden_size must be a positive int, got 0"):
