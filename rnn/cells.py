@@ -48,6 +48,24 @@ def check_dtype(owner: str, label: str, tensor: Tensor, dtype: np.dtype) -> None
                         f"(.to(np.{tensor.dtype}))")
 
 
+def check_state(owner: str, label: str, value: Any, expected: tuple[int, ...], dtype: Any,
+                meaning: str, hint: str = "") -> Tensor:
+    """A given initial state, checked: a tensor (or array) of the ``expected`` shape and the
+    parameters' dtype, else an error naming ``label`` and saying what ``expected`` means."""
+    if not isinstance(value, (Tensor, np.ndarray)):
+        extra = (" (only LSTM takes a pair (h_0, c_0))" if isinstance(value, (tuple, list))
+                 else "")
+        raise TypeError(f"{owner}: {label} must be a tensor of shape {expected}, got "
+                        f"{type(value).__name__}{extra}")
+    if not isinstance(value, Tensor):
+        value = mg.tensor(value)
+    if value.shape != expected:
+        raise ValueError(f"{owner}: {label} has shape {value.shape}, expected {expected} "
+                         f"({meaning}){hint}")
+    check_dtype(owner, label, value, dtype)
+    return value
+
+
 def init_weights(module: nn.Module, hidden_size: int, *, orthogonal_hh: bool = False,
                  forget_bias: float | None = None, mode: str) -> None:
     """PyTorch's initialisation, U(-1/sqrt(H), 1/sqrt(H)) for every parameter, with options.
@@ -153,13 +171,8 @@ class _Cell(nn.Module):
             if s is None:
                 s = mg.zeros(batch, self.hidden_size, dtype=input.dtype)
             else:
-                if not isinstance(s, Tensor):
-                    s = mg.tensor(s)
-                if s.shape != expected:
-                    raise ValueError(f"{name}: {label} has shape {s.shape}, expected {expected}"
-                                     f" (batch {batch} from the input, hidden_size "
-                                     f"{self.hidden_size})")
-                check_dtype(name, label, s, self.weight_ih.dtype)
+                s = check_state(name, label, s, expected, self.weight_ih.dtype,
+                                f"batch {batch} from the input, hidden_size {self.hidden_size}")
                 s = s.unsqueeze(0) if unbatched else s
             full.append(s)
         h0 = full[0]

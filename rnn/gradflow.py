@@ -44,10 +44,13 @@ class GradientFlow:
             norm of the (N_t, H) gradient of step t), filled in by ``backward()``.
         gate_stats: ``{scope: {gate: {"mean": (L,), "saturated": (L,)}}}``, each gate's mean
             activation and the fraction of saturated units per step, filled in by the forward.
+
+    A layer run twice inside one recorder gets a second key, ``"l0#2"``; a cell called on
+    its own (outside any scope) is recorded under ``"rnn"``, ``"rnn#2"``, ...
     """
 
     def __init__(self) -> None:
-        self.state_grad_norms: dict[str, np.ndarray] = {}
+        self._squared_norms: dict[str, np.ndarray] = {}
         self.gate_stats: dict[str, dict[str, dict[str, np.ndarray]]] = {}
 
     def __enter__(self) -> GradientFlow:
@@ -57,14 +60,26 @@ class GradientFlow:
     def __exit__(self, *exc_info: object) -> None:
         _active.remove(self)
 
+    @property
+    def state_grad_norms(self) -> dict[str, np.ndarray]:
+        return {key: np.sqrt(squares) for key, squares in self._squared_norms.items()}
+
+    def _new_key(self, scope: str) -> str:
+        key, count = scope, 1
+        while key in self._squared_norms:
+            count += 1
+            key = f"{scope}#{count}"
+        return key
+
     def table(self) -> str:
         """The recorded norms as text: one row per step, one column per layer/direction."""
-        keys = sorted(self.state_grad_norms)
-        length = max(len(v) for v in self.state_grad_norms.values()) if keys else 0
+        norms = self.state_grad_norms
+        keys = sorted(norms)
+        length = max((len(v) for v in norms.values()), default=0)
         lines = ["t    " + "".join(f"{k:>14}" for k in keys)]
         for t in range(length):
-            lines.append(f"{t:<5}" + "".join(f"{self.state_grad_norms[k][t]:14.4e}"
-                                               for k in keys))
+            lines.append(f"{t:<5}" + "".join(f"{norms[k][t]:14.4e}" if t < len(norms[k])
+                                               else " " * 14 for k in keys))
         return "\n".join(lines)
 
 
@@ -72,23 +87,33 @@ def probe(mode: str, batch_sizes: np.ndarray, reverse: bool) -> Probe | None:
     """A probe for one direction of one layer, or None when no ``GradientFlow`` is active."""
     if not _active:
         return None
-    return Probe(_active[-1], current_scope() or "rnn", mode, batch_sizes, reverse)
+    return Probe(_active[-1], current_scope() or "rnn", mode, batch_sizes)
+
+
+def split_gates(mode: str, rows: np.ndarray) -> dict[str, np.ndarray]:
+    """Activated gates (N, G*H), stacked in weight-row order, as ``{name: (N, H)}``."""
+    names = GATE_NAMES[mode]
+    hidden = rows.shape[1] // len(names)
+    return {name: rows[:, k * hidden:(k + 1) * hidden] for k, name in enumerate(names)}
 
 
 class Probe:
     """Collects one direction's numbers into the active recorder."""
 
-    def __init__(self, recorder: GradientFlow, key: str, mode: str, batch_sizes: np.ndarray,
-                 reverse: bool) -> None:
-        self.key, self.mode, self.reverse = key, mode, reverse
+    def __init__(self, recorder: GradientFlow, scope: str, mode: str,
+                 batch_sizes: np.ndarray) -> None:
+        self.mode = mode
+        self.offsets = schedule(batch_sizes).offsets
         self.batch_sizes = np.asarray(batch_sizes, dtype=np.int64)
         length = len(self.batch_sizes)
-        recorder.state_grad_norms[key] = norms = np.zeros(length)
-        self._norms = norms
-        self._squares = np.zeros(length)
+        key = recorder._new_key(scope)
+        recorder._squared_norms[key] = self._squares = np.zeros(length)
         recorder.gate_stats[key] = self._gates = {
             name: {"mean": np.zeros(length), "saturated": np.zeros(length)}
             for name in GATE_NAMES[mode]}
+
+    def _rows(self, t: int) -> slice:
+        return slice(self.offsets[t], self.offsets[t] + self.batch_sizes[t])
 
     # -------------------------------------------------------------- forward: gates
     def gates(self, t: int, activations: dict[str, np.ndarray]) -> None:
@@ -102,24 +127,18 @@ class Probe:
 
     def packed_gates(self, gates: np.ndarray) -> None:
         """Records every step's gates from a fused forward's (T, G*H) activations."""
-        names = GATE_NAMES[self.mode]
-        hidden = gates.shape[1] // len(names)
-        offsets = np.concatenate([[0], np.cumsum(self.batch_sizes)])
         for t in range(len(self.batch_sizes)):
-            rows = gates[offsets[t]:offsets[t + 1]]
-            self.gates(t, {n: rows[:, k * hidden:(k + 1) * hidden] for k, n in enumerate(names)})
+            self.gates(t, split_gates(self.mode, gates[self._rows(t)]))
 
     # -------------------------------------------------------------- backward: dL/dh_t
     def state_grad(self, t: int, grad: np.ndarray) -> None:
         """Records dL/dh_t (N_t, H) of step t (called from a hook on h_t)."""
         self._squares[t] += float(np.sum(np.square(grad, dtype=np.float64)))
-        self._norms[:] = np.sqrt(self._squares)
 
     def packed_state_grads(self, dh: np.ndarray) -> None:
         """Records every step's dL/dh_t from packed rows (T, H)."""
-        offsets = np.concatenate([[0], np.cumsum(self.batch_sizes)])
         for t in range(len(self.batch_sizes)):
-            self.state_grad(t, dh[offsets[t]:offsets[t + 1]])
+            self.state_grad(t, dh[self._rows(t)])
 
 
 def state_gradients(mode: str, grad_xw: np.ndarray, grad_hs: Any, grad_h_n: Any,

@@ -32,6 +32,7 @@ from rnn.cells import (
     check_impl,
     check_nonlinearity,
     check_sizes,
+    check_state,
     init_weights,
 )
 from rnn.packing import PackedSequence
@@ -114,6 +115,8 @@ class _RecurrentLayer(nn.Module):
 
     # ------------------------------------------------------------------ forward
     def forward(self, input: Any, hx: Any = None) -> tuple[Any, Any]:
+        """Runs every layer and direction over the sequence; see the class docstring for the
+        shapes of ``input``, ``hx`` and the results."""
         data, batch_sizes, sorted_indices, layout = self._packed_input(input)
         states = self._initial_states(hx, int(batch_sizes[0]), layout, data.dtype)
         if sorted_indices is not None:  # states follow the caller's order; packing sorted it
@@ -136,7 +139,7 @@ class _RecurrentLayer(nn.Module):
                 if c_n is not None:
                     finals[1].append(c_n)
             output = outputs[0] if len(outputs) == 1 else mg.cat(outputs, dim=-1)
-            if self.residual and layer > 0 and output.shape[-1] == layer_input.shape[-1]:
+            if self.residual and layer > 0:  # both are (T, D*H) above the first layer
                 output = output + layer_input
             if self.dropout and self.training and layer < self.num_layers - 1:
                 output = F.dropout(output, self.dropout)
@@ -217,22 +220,17 @@ class _RecurrentLayer(nn.Module):
             given = list(hx)
         else:
             given = [hx]
+        unbatched = layout == "unbatched"
+        expected = (count, self.hidden_size) if unbatched else (count, batch, self.hidden_size)
         states = []
         for label, s in zip(("h_0", "c_0"), given, strict=False):
-            if not isinstance(s, Tensor):
-                s = mg.tensor(s)
-            unbatched = layout == "unbatched"
-            expected = (count, self.hidden_size) if unbatched else (count, batch,
-                                                                   self.hidden_size)
-            if s.shape != expected:
-                hint = ""
-                if not unbatched and s.ndim == 3 and s.shape[1] != batch:
-                    hint = (f": its batch axis (dim 1) is {s.shape[1]} but the input has "
-                            f"{batch} sequences (e.g. a smaller last batch: slice the state "
-                            f"as {label}[:, :{batch}] or start from zeros)")
-                raise ValueError(f"{name}: {label} has shape {s.shape}, expected {expected} "
-                                 f"(num_layers * num_directions, N, hidden_size){hint}")
-            check_dtype(name, label, s, dtype)
+            hint = ""
+            if not unbatched and getattr(s, "ndim", 0) == 3 and s.shape[1] != batch:
+                hint = (f": its batch axis (dim 1) is {s.shape[1]} but the input has {batch} "
+                        f"sequences (e.g. a smaller last batch: slice the state as "
+                        f"{label}[:, :{batch}] or start from zeros)")
+            s = check_state(name, label, s, expected, dtype,
+                            "num_layers * num_directions, N, hidden_size", hint)
             states.append(s.unsqueeze(1) if unbatched else s)
         return states
 
@@ -291,10 +289,25 @@ _ARGS_DOC = """
         bias: one bias per gate. batch_first: input and output are (N, L, .) (not the states).
         dropout: dropout probability on the outputs of each layer but the last (training only).
         bidirectional: add a reverse direction; outputs of both are concatenated (D = 2).
-        residual: layer k >= 1 adds its input to its output when their sizes match.
-        impl: "fused" (default; Numba kernels, one graph node per layer and direction) or
-            "composed" (minigrad ops, every gate of every step visible in the graph).
+        residual: layer k >= 1 adds its input to its output (both have D*H features;
+            layer 0 gets none, its input has H_in).
+        nonlinearity: "tanh" or "relu" (RNN only). reset_after: GRU only, see ``GRUCell``.
+        impl: "fused" (default; Numba kernels, one graph node per layer and direction),
+            "stepwise" (the same kernels, one node per time step) or "composed" (minigrad
+            ops, every gate of every step visible in the graph). All give the same numbers.
         dtype: parameter dtype (float32 by default).
+
+    Inputs: input, hx
+        input: (L, N, H_in), (N, L, H_in) with ``batch_first``, unbatched (L, H_in), or a
+            ``PackedSequence``.
+        hx: (num_layers * D, N, H) initial hidden state ((num_layers * D, H) unbatched),
+            zeros when omitted; LSTM takes a pair (h_0, c_0) of that shape.
+
+    Outputs: output, h_n (LSTM: output, (h_n, c_n))
+        output: (L, N, D * H) (batch-first, unbatched or packed like the input), the last
+            layer's h_t for every t, forward and reverse directions concatenated.
+        h_n, c_n: (num_layers * D, N, H), layer-major, forward direction first: each
+            sequence's state after its own last step (after step 0 for the reverse direction).
 """
 
 

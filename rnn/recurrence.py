@@ -13,7 +13,6 @@ import numpy as np
 from minigrad import Tensor
 from rnn import composed, fused, gradflow
 
-MODES = ("RNN", "LSTM", "GRU")
 GATES = {"RNN": 1, "LSTM": 4, "GRU": 3}
 IMPLS = ("fused", "stepwise", "composed")
 
@@ -98,13 +97,11 @@ class _StepProbe:
     by ``run_packed``'s hook on h_t, so the op's own report of it is dropped."""
 
     def __init__(self, mode: str, observe: Any) -> None:
-        self.names = gradflow.GATE_NAMES[mode]
+        self.mode = mode
         self.observe = observe
 
     def packed_gates(self, gates: np.ndarray) -> None:
-        hidden = gates.shape[1] // len(self.names)
-        self.observe({n: gates[:, k * hidden:(k + 1) * hidden]
-                      for k, n in enumerate(self.names)})
+        self.observe(gradflow.split_gates(self.mode, gates))
 
     def packed_state_grads(self, dh: np.ndarray) -> None:
         pass

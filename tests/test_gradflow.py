@@ -123,3 +123,16 @@ def test_nothing_is_recorded_outside_the_context() -> None:
     output, _ = lstm(mg.randn(5, 2, 3))
     output.sum().backward()
     assert flow.state_grad_norms == {}
+
+
+def test_a_layer_run_twice_gets_a_second_key() -> None:
+    mg.manual_seed(0)
+    gru = rnn.GRU(3, 4)
+    with GradientFlow() as flow:
+        first, _ = gru(mg.randn(6, 2, 3))
+        second, _ = gru(mg.randn(4, 2, 3))
+        (first.sum() + second.sum()).backward()
+    norms = flow.state_grad_norms
+    assert set(norms) == {"l0", "l0#2"}
+    assert norms["l0"].shape == (6,) and norms["l0#2"].shape == (4,)
+    assert np.all(norms["l0"] > 0) and np.all(norms["l0#2"] > 0)
