@@ -53,6 +53,20 @@ class HookHandle:
             self._hooks.remove(self._hook)
 
 
+class FreedTensor:
+    """What a graph keeps of an intermediate tensor once backward has freed it: where it came
+    from, its shape and dtype (enough to draw the graph), but not its values."""
+
+    __slots__ = ("grad_fn", "_output_index", "requires_grad", "shape", "dtype", "name")
+    data = None
+    grad = None
+
+    def __init__(self, tensor: Tensor) -> None:
+        self.grad_fn, self._output_index = tensor.grad_fn, tensor._output_index
+        self.requires_grad, self.name = tensor.requires_grad, tensor.name
+        self.shape, self.dtype = tensor.shape, tensor.dtype
+
+
 class Function:
     """One primitive op; an instance is one node of the computation graph.
 
@@ -101,6 +115,14 @@ class Function:
     def save(self, *arrays: Any) -> None:
         """Keeps what backward needs; freed after backward unless ``retain_graph=True``."""
         self.saved = arrays
+
+    def release(self) -> None:
+        """Frees the node's arrays after backward: the saved ones (``saved = None`` marks a
+        freed node), and those of its non-leaf inputs, which become ``FreedTensor`` stand-ins.
+        Otherwise a loss kept alive, e.g. until the next iteration's forward replaces it,
+        would keep every activation of its graph in memory."""
+        self.saved = None
+        self.inputs = tuple(t if t.grad_fn is None else FreedTensor(t) for t in self.inputs)
 
     @classmethod
     def apply(cls, *inputs: Tensor, **options: Any) -> Any:
@@ -181,8 +203,6 @@ def backward(root: Tensor, gradient: Any = None, retain_graph: bool = False) -> 
             input_grads = node.backward(*buffered)  # None for outputs that got no gradient
         if type(input_grads) is not tuple:
             input_grads = (input_grads,)
-        if not retain_graph:
-            node.saved = None  # None marks a freed node (ops that save nothing have ())
         for tensor, grad_in in zip(node.inputs, input_grads, strict=True):
             if grad_in is None or not tensor.requires_grad:
                 continue
@@ -206,6 +226,8 @@ def backward(root: Tensor, gradient: Any = None, retain_graph: bool = False) -> 
                 slots = pending.setdefault(producer, [None] * producer.n_outputs)
                 i = tensor._output_index
                 slots[i] = grad_in if slots[i] is None else slots[i] + grad_in
+        if not retain_graph:
+            node.release()
 
     for leaf, grad_in in leaf_grads.values():
         _accumulate_into_leaf(leaf, grad_in)

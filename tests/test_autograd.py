@@ -500,3 +500,26 @@ def test_an_op_without_backward_fails_loudly_with_its_name():
             NoBackward.apply(x).sum().backward()
     finally:
         REGISTRY.pop("test_no_backward")
+
+
+def test_backward_frees_the_activations_a_kept_loss_would_hold():
+    """After backward the graph keeps no intermediate arrays (only FreedTensor stand-ins), so
+    a loss kept until the next iteration does not double the peak memory."""
+    import gc
+    import weakref
+
+    x = mg.randn(50, 50, requires_grad=True)
+    h = (x * 2).tanh()
+    activation = weakref.ref(h.data)
+    loss = h.sum()
+    del h
+    loss.backward(retain_graph=True)
+    gc.collect()
+    assert activation() is not None  # retain_graph keeps everything
+    loss.backward()
+    gc.collect()
+    assert activation() is None
+    freed = loss.grad_fn.inputs[0]
+    assert isinstance(freed, mg.autograd.FreedTensor) and freed.data is None
+    assert freed.shape == (50, 50) and freed.grad_fn.name == "tanh"
+    assert "values freed" in mg.viz.to_dot(loss, show_values=True).source

@@ -184,7 +184,8 @@ def _nbytes(n: int) -> str:
 def _tensor_lines(tensor: Tensor, options: dict[str, bool], head: str = "") -> list[str]:
     lines = [head + _shape(tensor)]
     if options["values"]:
-        lines += summary(tensor.data)
+        # An intermediate whose graph backward has freed keeps no values (FreedTensor).
+        lines += ["values freed"] if tensor.data is None else summary(tensor.data)
     if options["grads"] and tensor.grad is not None:
         lines += summary(tensor.grad.data, "grad ")
     return lines

@@ -171,7 +171,8 @@ def _cut_edges(items: list[Item], op_items: dict[int, Item], leaves: dict[int, I
     for item in items:
         if item.kind == "op":
             for index, tensor in sorted(item.outputs.items()):
-                owners.setdefault(id(tensor.data), (item.id, _port(item.node, index)))
+                if tensor.data is not None:  # None: freed by backward, nothing to match
+                    owners.setdefault(id(tensor.data), (item.id, _port(item.node, index)))
         elif item.kind != "cut" and item.tensor is not None and item.tensor.grad_fn is None:
             owners.setdefault(id(item.tensor.data), (item.id, ""))
     result = []
