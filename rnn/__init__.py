@@ -21,12 +21,13 @@ from rnn.packing import (
 )
 from rnn.seq2seq import Decoder, DecoderState, Encoder, Seq2Seq, reorder_state, sequence_loss
 from rnn.state import chunks, detach_state, truncated_bptt
+from rnn.timeseries import Split, Windows, chronological_split, make_windows
 
 __all__ = [
     "GRU", "LSTM", "RNN", "BahdanauAttention", "Decoded", "Decoder", "DecoderState", "Encoder",
     "GRUCell", "GradientFlow", "Hypothesis", "LSTMCell", "LuongAttention", "PackedSequence",
-    "RNNCell", "Seq2Seq", "beam_search", "chunks", "detach_state", "greedy_decode",
-    "lengths_to_mask", "pack_padded_sequence", "pack_sequence", "pad_packed_sequence",
-    "pad_sequence", "reorder_state", "sample", "schedules", "sequence_loss", "truncated_bptt",
-    "unpack_sequence", "unpad_sequence",
+    "RNNCell", "Seq2Seq", "Split", "Windows", "beam_search", "chronological_split", "chunks",
+    "detach_state", "greedy_decode", "lengths_to_mask", "make_windows", "pack_padded_sequence",
+    "pack_sequence", "pad_packed_sequence", "pad_sequence", "reorder_state", "sample",
+    "schedules", "sequence_loss", "truncated_bptt", "unpack_sequence", "unpad_sequence",
 ]
