@@ -130,9 +130,10 @@ class Function:
         node = cls()
         try:
             out = node.forward(*[t.data for t in inputs], **options)
-        except (ValueError, IndexError) as err:
+        except (ValueError, IndexError) as err:  # numpy's message, with the op and shapes
             shapes = ", ".join(str(t.shape) for t in inputs)
-            raise type(err)(f"{cls.name}: invalid input shapes ({shapes}): {err}") from None
+            raise type(err)(f"{cls.name} failed on inputs of shapes ({shapes}): {err}") \
+                from None
         record = False
         if STATE.grad_enabled and cls.differentiable:
             needs_grad = tuple([t.requires_grad for t in inputs])

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
 from minigrad import random
-from minigrad.ops._operands import shape_arg
+from minigrad.ops._operands import python_number_dtype, shape_arg
 from minigrad.tensor import DEFAULT_DTYPE, Tensor
 
 
@@ -35,6 +36,10 @@ def ones(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
 
 
 def full(shape: Any, fill_value: float, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """A tensor of ``shape`` filled with ``fill_value``. Without ``dtype``, the value decides
+    it as in PyTorch: bool -> bool, int -> int64, float -> float32."""
+    if dtype is None:
+        dtype = python_number_dtype(fill_value)
     return _filled(fill_value, (shape,), dtype, requires_grad)
 
 
@@ -61,10 +66,26 @@ def rand(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
 
 
 def arange(start: float, end: float | None = None, step: float = 1, dtype: Any = None) -> Tensor:
-    """Like ``torch.arange``: int64 for integer arguments, float32 otherwise."""
+    """``start, start + step, ...`` up to but excluding ``end``, like ``torch.arange``:
+    int64 when every argument is an integer, float32 otherwise.
+
+    Floating values are computed as ``start + i * step`` in float64 and rounded once to the
+    dtype, so no rounding error accumulates along the range. PyTorch's CPU kernel (SIMD,
+    so it depends on the machine) rounds the first value of each block of 8 to float32 and
+    adds the other offsets to that rounded value, so its float32 values can differ from these
+    in the last bits, by more than one ulp only near 0 (where these are the exact ones).
+
+    Example:
+        >>> arange(5).tolist(), arange(0, 1, 0.25).tolist()
+        ([0, 1, 2, 3, 4], [0.0, 0.25, 0.5, 0.75])
+    """
     if end is None:
         start, end = 0, start
-    if dtype is None:
-        whole = all(isinstance(v, (int, np.integer)) for v in (start, end, step))
-        dtype = np.int64 if whole else DEFAULT_DTYPE
-    return Tensor(np.arange(start, end, step, dtype=dtype))
+    if step == 0:
+        raise ValueError("arange: step must be non-zero")
+    whole = all(isinstance(v, (int, np.integer)) for v in (start, end, step))
+    dtype = np.dtype((np.int64 if whole else DEFAULT_DTYPE) if dtype is None else dtype)
+    if dtype.kind != "f":
+        return Tensor(np.arange(start, end, step, dtype=dtype))
+    count = max(math.ceil((end - start) / step), 0)  # PyTorch's length, in float64
+    return Tensor((start + np.arange(count, dtype=np.float64) * step).astype(dtype))

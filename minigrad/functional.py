@@ -10,8 +10,10 @@ from typing import Any
 import numpy as np
 
 from minigrad import ops, random
+
+# Re-exported from minigrad.ops, where each is defined and documented (help(F.softmax) works).
 from minigrad.ops import embedding, linear, log_softmax, relu, sigmoid, softmax, tanh
-from minigrad.ops._operands import as_tensor
+from minigrad.ops._operands import as_tensor, check_targets
 from minigrad.tensor import Tensor
 
 __all__ = ["cross_entropy", "dropout", "embedding", "linear", "log_softmax", "mse_loss",
@@ -90,13 +92,8 @@ def nll_loss(input: Tensor, target: Any, *, ignore_index: int = -100,
     Shapes as in ``cross_entropy``."""
     _check_reduction(reduction, "nll_loss")
     rows, flat_target, loss_shape = _class_rows(input, target, "nll_loss")
+    flat_target = check_targets(flat_target, rows.shape[1], ignore_index, "nll_loss")
     valid = flat_target != ignore_index
-    num_classes = rows.shape[1]
-    bad = valid & ((flat_target < 0) | (flat_target >= num_classes))
-    if bad.any():
-        position = int(np.flatnonzero(bad)[0])
-        raise IndexError(f"nll_loss: target {flat_target[position]} at position {position} is "
-                         f"out of range for {num_classes} classes")
     picked = rows[np.arange(len(flat_target)), np.where(valid, flat_target, 0)]
     losses = -picked * Tensor._make(valid.astype(rows.dtype))
     if reduction == "none":

@@ -23,7 +23,7 @@ def gradcheck(fn: Callable[..., Any], inputs: Sequence[Tensor], eps: float = 1e-
     The outputs of ``fn(*inputs)`` (a tensor or a tuple of tensors) are reduced to a scalar
     ``L = sum(out * R)`` with a fixed random ``R``, so every output element is exercised.
     For each element ``x_k`` of each input that requires grad, the numeric derivative is
-    ``(L(x_k + eps) - L(x_k - eps)) / (2 eps)``; it must satisfy
+    ``(L(x_k + eps) - L(x_k - eps)) / (2 eps)`` (``numeric_gradient``); it must satisfy
     ``|analytic - numeric| <= atol + rtol * |numeric|``.
 
     Args:
@@ -73,16 +73,7 @@ def gradcheck(fn: Callable[..., Any], inputs: Sequence[Tensor], eps: float = 1e-
     for i in checked:
         x = inputs[i]
         analytic = np.zeros_like(x.data) if x.grad is None else x.grad.data
-        numeric = np.zeros_like(x.data)
-        flat = x.data.reshape(-1)  # a view: perturbing it perturbs the input
-        for k in range(flat.size):
-            original = flat[k]
-            flat[k] = original + eps
-            plus = scalar_loss()
-            flat[k] = original - eps
-            minus = scalar_loss()
-            flat[k] = original
-            numeric.reshape(-1)[k] = (plus - minus) / (2 * eps)
+        numeric = numeric_gradient(scalar_loss, x.data, eps)
         excess = np.abs(analytic - numeric) - (atol + rtol * np.abs(numeric))
         if excess.size:
             k = int(np.argmax(excess))
@@ -100,6 +91,38 @@ def gradcheck(fn: Callable[..., Any], inputs: Sequence[Tensor], eps: float = 1e-
             raise GradcheckError(message)
         return False
     return True
+
+
+def numeric_gradient(f: Callable[[], float], array: np.ndarray, eps: float = 1e-6
+                     ) -> np.ndarray:
+    """Central differences of ``f`` with respect to every element of ``array``.
+
+    ``f`` takes no arguments and reads ``array``; each element in turn is set to
+    ``x + eps`` and ``x - eps`` in place (and then restored), and its derivative estimated
+    as ``(f(x + eps) - f(x - eps)) / (2 eps)``, with an error of order ``eps^2``.
+
+    Args:
+        f: returns a scalar (a Python float or a 0-d array).
+        array: the float64 array ``f`` depends on; modified during the call, restored after.
+        eps: the step.
+
+    Returns:
+        An array of ``array``'s shape: ``d f / d array``.
+
+    Example:
+        >>> x = np.array([1.0, 2.0])
+        >>> numeric_gradient(lambda: float((x ** 2).sum()), x)   # about [2., 4.]
+    """
+    gradient = np.zeros_like(array)
+    for index in np.ndindex(array.shape):
+        original = array[index]
+        array[index] = original + eps
+        plus = f()
+        array[index] = original - eps
+        minus = f()
+        array[index] = original
+        gradient[index] = (plus - minus) / (2 * eps)
+    return gradient
 
 
 def _as_tuple(out: Any) -> tuple[Tensor, ...]:

@@ -82,19 +82,36 @@ class enable_grad(_Switch):
 
 
 class set_grad_enabled(_Switch):
-    """Turns graph recording on or off: at once when called (``set_grad_enabled(False)``),
-    or for a ``with`` block, restoring the previous mode at its end (like PyTorch)."""
+    """Turns graph recording on or off, in the three ways PyTorch's does:
+
+    - called plainly, ``set_grad_enabled(False)`` switches the mode at once, for good;
+    - as ``with set_grad_enabled(False):``, the mode holds inside the block and the one before
+      the call comes back at its end;
+    - as a decorator, ``@set_grad_enabled(False)``, the mode holds during each call of the
+      function only; decorating does not change it.
+    """
 
     field = "grad_enabled"
 
     def __init__(self, mode: bool) -> None:
         super().__init__(bool(mode))
-        self._before_call = STATE.grad_enabled
+        # The mode this call replaced, until the first ``with`` (or the decoration) takes it:
+        # in ``with set_grad_enabled(m):`` the call has already switched when the block starts.
+        self._replaced: bool | None = STATE.grad_enabled
         STATE.grad_enabled = self.value
 
     def __enter__(self) -> set_grad_enabled:
-        self._saved.append(self._before_call)
+        before = STATE.grad_enabled if self._replaced is None else self._replaced
+        self._replaced = None  # later entries of this instance save the mode they find
+        self._saved.append(before)
+        STATE.grad_enabled = self.value
         return self
+
+    def __call__(self, fn: Callable) -> Callable:
+        if self._replaced is not None:  # undo the switch made when the decorator was built
+            STATE.grad_enabled = self._replaced
+            self._replaced = None
+        return super().__call__(fn)
 
 
 class detect_anomaly(_Switch):

@@ -10,6 +10,7 @@ primitive keeps its forward and backward side by side.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -121,6 +122,13 @@ class Tensor:
             raise TypeError("len() of a 0-d tensor")
         return len(self.data)
 
+    def __iter__(self) -> Iterator[Tensor]:
+        """The sub-tensors ``self[0], self[1], ...`` along the first dimension (each one an
+        indexing op, so gradients flow back through them)."""
+        if self.data.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(self.data.shape[0]))
+
     # ----------------------------------------------------------------- autograd
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         """Sets ``requires_grad`` in place (leaves only); returns self."""
@@ -159,7 +167,8 @@ class Tensor:
 
         The hook receives the gradient as a Tensor and may return a replacement (same shape)
         or None to keep it. It must not modify the gradient in place: the same array may
-        also be the gradient of another tensor. Returns a handle whose ``remove()`` unregisters the hook.
+        also be the gradient of another tensor. Returns a handle whose ``remove()``
+        unregisters the hook.
         """
         if not self.requires_grad:
             raise RuntimeError("cannot register a hook on a tensor that does not require grad")
@@ -191,12 +200,25 @@ class Tensor:
             raise RuntimeError("call .detach().numpy() on a tensor that requires grad")
         return self.data
 
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        """``np.asarray(tensor)``: the data, as ``numpy()`` gives it (refused when the tensor
+        requires grad); copied when ``copy=True`` or when converting to ``dtype``."""
+        array = self.numpy()
+        if dtype is not None and np.dtype(dtype) != array.dtype:
+            if copy is False:
+                raise ValueError(f"cannot convert a {array.dtype} tensor to {np.dtype(dtype)} "
+                                 "without a copy (copy=False)")
+            return array.astype(dtype)
+        return array.copy() if copy else array
+
     def item(self) -> float | int | bool:
+        """The value of a one-element tensor as a Python number."""
         if self.data.size != 1:
             raise ValueError(f"item() needs a tensor with one element, got shape {self.shape}")
         return self.data.item()
 
     def tolist(self) -> Any:
+        """The values as (nested) Python lists of numbers."""
         return self.data.tolist()
 
     def astype(self, dtype: Any) -> Tensor:
@@ -204,12 +226,15 @@ class Tensor:
         return _ops.astype(self, dtype)
 
     def float(self) -> Tensor:
+        """Converted to float32 (differentiable)."""
         return self.astype(np.float32)
 
     def double(self) -> Tensor:
+        """Converted to float64 (differentiable)."""
         return self.astype(np.float64)
 
     def long(self) -> Tensor:
+        """Converted to int64 (a constant: no gradient)."""
         return Tensor(self.data.astype(np.int64))
 
     def __float__(self) -> float:
@@ -319,116 +344,153 @@ class Tensor:
     # ----------------------------------------------------------------- methods
     # Thin forwards to minigrad.ops, named as in PyTorch.
     def exp(self) -> Tensor:
+        """``e ** x`` elementwise."""
         return _ops.exp(self)
 
     def log(self) -> Tensor:
+        """Natural logarithm elementwise."""
         return _ops.log(self)
 
     def sqrt(self) -> Tensor:
+        """Square root elementwise."""
         return _ops.sqrt(self)
 
     def abs(self) -> Tensor:
+        """``|x|`` elementwise."""
         return _ops.abs(self)
 
     def tanh(self) -> Tensor:
+        """Hyperbolic tangent elementwise."""
         return _ops.tanh(self)
 
     def sigmoid(self) -> Tensor:
+        """``1 / (1 + exp(-x))`` elementwise."""
         return _ops.sigmoid(self)
 
     def relu(self) -> Tensor:
+        """``max(x, 0)`` elementwise."""
         return _ops.relu(self)
 
     def clamp(self, min: float | None = None, max: float | None = None) -> Tensor:
+        """Values limited to ``[min, max]`` (either may be None)."""
         return _ops.clamp(self, min, max)
 
     clip = clamp
 
     def maximum(self, other: Any) -> Tensor:
+        """Elementwise larger of ``self`` and ``other`` (broadcast)."""
         return _ops.maximum(self, other)
 
     def minimum(self, other: Any) -> Tensor:
+        """Elementwise smaller of ``self`` and ``other`` (broadcast)."""
         return _ops.minimum(self, other)
 
     def sum(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+        """Sum over ``dim`` (int, tuple, or None or ``()`` for all); keepdim keeps it as size 1."""
         return _ops.sum(self, dim, keepdim)
 
     def mean(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+        """Mean over ``dim`` (as in ``sum``)."""
         return _ops.mean(self, dim, keepdim)
 
     def max(self, dim: int | None = None, keepdim: bool = False) -> Any:
+        """Largest element, or ``(values, indices)`` along ``dim`` (that dim removed)."""
         return _ops.max(self, dim, keepdim)
 
     def min(self, dim: int | None = None, keepdim: bool = False) -> Any:
+        """Smallest element, or ``(values, indices)`` along ``dim`` (that dim removed)."""
         return _ops.min(self, dim, keepdim)
 
     def argmax(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
+        """Index of the largest element (flat), or along ``dim``; int64, no gradient."""
         return _ops.argmax(self, dim, keepdim)
 
     def argmin(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
+        """Index of the smallest element (flat), or along ``dim``; int64, no gradient."""
         return _ops.argmin(self, dim, keepdim)
 
     def logsumexp(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+        """``log(sum(exp(x)))`` over ``dim``, without overflow."""
         return _ops.logsumexp(self, dim, keepdim)
 
     def var(self, dim: Any = None, correction: int = 1, keepdim: bool = False) -> Tensor:
+        """Variance over ``dim``; ``correction=1`` is the unbiased estimate (PyTorch's default)."""
         return _ops.var(self, dim, correction=correction, keepdim=keepdim)
 
     def std(self, dim: Any = None, correction: int = 1, keepdim: bool = False) -> Tensor:
+        """Standard deviation over ``dim``: ``sqrt(var(...))``."""
         return _ops.var(self, dim, correction=correction, keepdim=keepdim).sqrt()
 
     def norm(self, p: float = 2.0) -> Tensor:
+        """The p-norm of all elements (see ``minigrad.ops.norm``): a 0-d tensor."""
         return _ops.norm(self, p)
 
     def any(self) -> bool:
+        """Whether any element is non-zero (a Python bool)."""
         return bool(self.data.any())
 
     def all(self) -> bool:
+        """Whether every element is non-zero (a Python bool)."""
         return bool(self.data.all())
 
     def softmax(self, dim: int = -1) -> Tensor:
+        """``exp(x) / sum(exp(x))`` along ``dim``; same shape, slices sum to 1."""
         return _ops.softmax(self, dim)
 
     def log_softmax(self, dim: int = -1) -> Tensor:
+        """``log(softmax(x, dim))``, computed stably; same shape."""
         return _ops.log_softmax(self, dim)
 
     def reshape(self, *shape: Any) -> Tensor:
+        """Same elements in a new shape; one size may be -1 (inferred)."""
         return _ops.reshape(self, *shape)
 
     def view(self, *shape: Any) -> Tensor:
+        """Same as ``reshape`` (minigrad does not track memory layout)."""
         return _ops.reshape(self, *shape)
 
     def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+        """Dimensions ``start_dim..end_dim`` merged into one."""
         return _ops.flatten(self, start_dim, end_dim)
 
     def permute(self, *dims: Any) -> Tensor:
+        """Dimensions reordered: ``x.permute(2, 0, 1)`` of (A, B, C) is (C, A, B)."""
         return _ops.permute(self, *dims)
 
     def transpose(self, dim0: int, dim1: int) -> Tensor:
+        """Dimensions ``dim0`` and ``dim1`` swapped."""
         return _ops.transpose(self, dim0, dim1)
 
     def squeeze(self, dim: Any = None) -> Tensor:
+        """Size-1 dimensions removed (all, or those in ``dim``)."""
         return _ops.squeeze(self, dim)
 
     def unsqueeze(self, dim: int) -> Tensor:
+        """A size-1 dimension inserted at ``dim``."""
         return _ops.unsqueeze(self, dim)
 
     def expand(self, *shape: Any) -> Tensor:
+        """Broadcast to a larger shape (-1 keeps a size) without copying."""
         return _ops.expand(self, *shape)
 
     def broadcast_to(self, shape: Any) -> Tensor:
+        """Broadcast to ``shape`` (as ``expand``)."""
         return _ops.expand(self, shape)
 
     def split(self, split_size_or_sections: Any, dim: int = 0) -> tuple[Tensor, ...]:
+        """Pieces along ``dim``: of size ``split_size`` each, or of the given sizes."""
         return _ops.split(self, split_size_or_sections, dim)
 
     def chunk(self, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
+        """``chunks`` pieces of (nearly) equal size along ``dim``."""
         return _ops.chunk(self, chunks, dim)
 
     def flip(self, dims: Any) -> Tensor:
+        """Elements reversed along ``dims``."""
         return _ops.flip(self, dims)
 
     def masked_fill(self, mask: Any, value: float) -> Tensor:
+        """``value`` wherever the boolean ``mask`` (broadcast) is True."""
         return _ops.masked_fill(self, mask, value)
 
 

@@ -177,6 +177,80 @@ def test_grad_modes_as_decorators_restore_the_mode_even_on_error():
     assert (x * 2).requires_grad
 
 
+def test_set_grad_enabled_called_plainly_switches_at_once_and_for_good():
+    try:
+        mg.set_grad_enabled(False)
+        assert not mg.is_grad_enabled() and not (leaf([1.0]) * 2).requires_grad
+        mg.set_grad_enabled(True)
+        assert mg.is_grad_enabled()
+    finally:
+        mg.set_grad_enabled(True)
+
+
+@pytest.mark.parametrize("outer", [True, False])
+def test_set_grad_enabled_as_a_context_manager_restores_the_mode_before_the_call(outer):
+    with mg.set_grad_enabled(outer):
+        for mode in (False, True):
+            with mg.set_grad_enabled(mode):
+                assert mg.is_grad_enabled() is mode
+                with mg.set_grad_enabled(not mode):  # nested
+                    assert mg.is_grad_enabled() is (not mode)
+                assert mg.is_grad_enabled() is mode
+            assert mg.is_grad_enabled() is outer
+    assert mg.is_grad_enabled()
+
+
+def test_set_grad_enabled_as_a_decorator_applies_only_during_each_call():
+    seen = []
+
+    @mg.set_grad_enabled(False)
+    def evaluate(t, depth=0):
+        seen.append(mg.is_grad_enabled())
+        if depth == 0:
+            with mg.enable_grad():
+                evaluate(t, depth=1)  # re-entered (recursion): saves and restores again
+            seen.append(mg.is_grad_enabled())
+        return t * 2
+
+    assert mg.is_grad_enabled()  # decorating did not switch the mode
+    x = leaf([1.0])
+    assert not evaluate(x).requires_grad
+    assert seen == [False, False, False] and mg.is_grad_enabled()
+    with mg.no_grad():
+        evaluate(x)
+        assert not mg.is_grad_enabled()  # the caller's mode comes back, not True
+    with pytest.raises(TypeError):
+        evaluate()  # an error inside still restores the mode
+    assert mg.is_grad_enabled()
+
+    @mg.set_grad_enabled(True)
+    def train_step(t):
+        return t * 3
+
+    with mg.no_grad():
+        assert train_step(x).requires_grad and not (x * 3).requires_grad
+
+
+def test_one_set_grad_enabled_instance_can_be_entered_again_and_nested():
+    off = mg.set_grad_enabled(False)
+    mg.set_grad_enabled(True)  # the plain call above is undone by hand
+    assert mg.is_grad_enabled()
+    with off:
+        assert not mg.is_grad_enabled()
+        with mg.enable_grad():
+            with off:  # the same instance, nested: restores the mode it found
+                assert not mg.is_grad_enabled()
+            assert mg.is_grad_enabled()
+        assert not mg.is_grad_enabled()
+    assert mg.is_grad_enabled()
+    with mg.no_grad(), off:
+        assert not mg.is_grad_enabled()
+    assert mg.is_grad_enabled()
+    with off:  # a third entry, after the others were left
+        assert not mg.is_grad_enabled()
+    assert mg.is_grad_enabled()
+
+
 def test_detach_shares_data_and_stops_the_gradient():
     x = leaf([2.0, 3.0])
     d = x.detach()
@@ -377,6 +451,105 @@ def test_numpy_array_operand_promotes_like_numpy():
     assert x.grad.dtype == np.float32
 
 
+def test_a_python_int_with_a_bool_tensor_promotes_to_int64():
+    mask = mg.tensor([-1.0, 0.5, 2.0]) > 0
+    counted = mask * 3
+    assert counted.dtype == np.int64 and counted.sum().item() == 6  # not True (1) as before
+    np.testing.assert_array_equal((mask + 1).data, [1, 2, 2])
+    assert (mask + 1).dtype == np.int64 and (2 * mask).dtype == np.int64
+    assert (mask * 2.5).dtype == np.float32 and (mask & True).dtype == np.bool_
+    assert (mask + True).dtype == np.bool_  # bool with bool stays bool, as in PyTorch
+    with pytest.raises(TypeError, match=r"sub: .*boolean.*~mask"):
+        1 - mask  # PyTorch refuses it too: use ~mask
+    with pytest.raises(TypeError, match="boolean"):
+        mask - mask
+
+
+def _int(values):
+    return mg.tensor(np.array(values, dtype=np.int64))
+
+
+def test_dtype_promotion_follows_pytorch_where_numpy_differs():
+    x32 = leaf([1.0, 2.0], dtype=np.float32)
+    cases = {  # expression: expected dtype (numpy alone would give float64 for each)
+        "int64 tensor + float32 tensor": (_int([1, 2]) + x32, np.float32),
+        "float32 tensor ** int64 tensor": (x32 ** _int([1, 2]), np.float32),
+        "int / int": (_int([1, 2]) / _int([2, 2]), np.float32),
+        "int / python int": (_int([1, 2]) / 2, np.float32),
+        "bool / bool": (mg.tensor([True]) / mg.tensor([True]), np.float32),
+        "int64 tensor * python float": (_int([1, 2]) * 0.5, np.float32),
+        "float32 (2,) * float64 ()": (x32 * mg.tensor(np.array(2.0)), np.float32),
+        "float64 () - float32 (2,)": (mg.tensor(np.array(2.0)) - x32, np.float32),
+        "exp(int)": (_int([1, 2]).exp(), np.float32),
+        "sqrt(int)": (_int([1, 4]).sqrt(), np.float32),
+        "log(int)": (_int([1, 2]).log(), np.float32),
+        "sigmoid(int)": (_int([1, 2]).sigmoid(), np.float32),
+        "tanh(int)": (_int([1, 2]).tanh(), np.float32),
+    }
+    for label, (result, dtype) in cases.items():
+        assert result.dtype == dtype, label
+    np.testing.assert_array_equal((_int([1, 2]) / _int([2, 2])).data, [0.5, 1.0])
+    np.testing.assert_allclose(_int([0, 1]).exp().data, [1.0, np.e], rtol=1e-7)
+    # Unchanged: a dimensioned float64 tensor or array widens float32; like kinds stay.
+    assert (x32 * leaf([1.0, 1.0])).dtype == np.float64
+    assert (_int([1]) * 2).dtype == np.int64 and (x32 * 2).dtype == np.float32
+    int32 = mg.tensor(np.array([1, 2], dtype=np.int32))
+    assert (int32 * mg.tensor(np.array(3))).dtype == np.int32  # 0-d int64 does not widen
+    with pytest.raises(TypeError, match="floating-point.*int64"):
+        _int([1, 2]).mean()  # as PyTorch: mean() of integers is refused, not converted
+
+
+def test_a_0d_float64_parameter_scaling_float32_gets_a_float64_gradient():
+    x32 = leaf([1.0, 2.0], dtype=np.float32)
+    scale = leaf(np.array(3.0))
+    y = x32 * scale
+    assert y.dtype == np.float32
+    y.sum().backward()
+    assert scale.grad.dtype == np.float64 and scale.grad.item() == 3.0
+    assert x32.grad.dtype == np.float32
+    np.testing.assert_array_equal(x32.grad.data, [3.0, 3.0])
+
+
+PROMOTION_OPERANDS = {
+    "bool (2,)": lambda m: m.tensor(np.array([True, False])),
+    "int32 (2,)": lambda m: m.tensor(np.array([1, 2], dtype=np.int32)),
+    "int64 (2,)": lambda m: m.tensor(np.array([1, 2], dtype=np.int64)),
+    "int64 ()": lambda m: m.tensor(np.array(3, dtype=np.int64)),
+    "float32 (2,)": lambda m: m.tensor(np.array([1.0, 2.0], dtype=np.float32)),
+    "float32 ()": lambda m: m.tensor(np.array(2.0, dtype=np.float32)),
+    "float64 (2,)": lambda m: m.tensor(np.array([1.0, 2.0], dtype=np.float64)),
+    "float64 ()": lambda m: m.tensor(np.array(2.0, dtype=np.float64)),
+    "python bool": lambda m: True,
+    "python int": lambda m: 3,
+    "python float": lambda m: 0.5,
+}
+
+
+@pytest.mark.filterwarnings("ignore:invalid value|divide by zero")
+@pytest.mark.parametrize("op", ["add", "sub", "mul", "truediv", "pow", "lt"])
+def test_result_dtypes_match_pytorch(op):
+    """Every pair of operand kinds; where PyTorch refuses a subtraction, so do we."""
+    torch = pytest.importorskip("torch")
+    import operator
+    fn = getattr(operator, op)
+    for left, make_a in PROMOTION_OPERANDS.items():
+        for right, make_b in PROMOTION_OPERANDS.items():
+            if left.startswith("python") and right.startswith("python"):
+                continue
+            if op == "pow" and left.startswith(("bool", "python bool")) and \
+                    right.startswith(("bool", "python bool")):
+                continue  # bool ** bool: numpy's int8 (PyTorch: bool, or no kernel)
+            try:
+                expected = fn(make_a(torch), make_b(torch)).dtype
+            except RuntimeError:
+                if op == "sub":  # any boolean operand: both refuse
+                    with pytest.raises(TypeError, match="booleans"):
+                        fn(make_a(mg), make_b(mg))
+                continue
+            ours = fn(make_a(mg), make_b(mg)).dtype
+            assert str(ours) == str(expected).removeprefix("torch."), f"{left} {op} {right}"
+
+
 # ---------------------------------------------------------------- clear errors
 def test_backward_of_a_non_scalar_needs_a_gradient():
     x = leaf([1.0, 2.0])
@@ -408,6 +581,37 @@ def test_hooks_need_a_tensor_that_requires_grad():
         mg.tensor([1.0]).register_hook(lambda g: g)
     with pytest.raises(RuntimeError, match="does not require grad"):
         mg.tensor([1.0]).retain_grad()
+
+
+# ---------------------------------------------------------------- iteration and numpy
+def test_iterating_gives_the_rows_as_tensors_that_carry_gradients():
+    x = leaf([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
+    rows = list(x)
+    assert len(rows) == 3 and all(r.shape == (2,) for r in rows)
+    np.testing.assert_array_equal(rows[2].data, [5.0, 6.0])
+    first, _, last = x
+    (first * 2 + last).sum().backward()
+    np.testing.assert_array_equal(x.grad.data, [[2.0, 2.0], [0.0, 0.0], [1.0, 1.0]])
+    assert list(mg.zeros(0, 3)) == []
+    with pytest.raises(TypeError, match="iteration over a 0-d tensor"):
+        iter(mg.tensor(1.0))
+
+
+def test_numpy_conversion_with_array_protocol():
+    t = mg.tensor([1.0, 2.0])
+    shared = np.asarray(t)
+    assert shared is t.data  # no copy, like numpy()
+    copied = np.array(t)
+    assert copied is not t.data and copied.dtype == np.float32
+    np.testing.assert_array_equal(np.asarray(t, dtype=np.float64), [1.0, 2.0])
+    assert np.asarray(t, dtype=np.float64).dtype == np.float64
+    assert np.asarray([mg.tensor(1.0), mg.tensor(2.0)]).tolist() == [1.0, 2.0]
+    with pytest.raises(ValueError, match="copy"):
+        t.__array__(np.float64, copy=False)
+    with pytest.raises(RuntimeError, match=r"detach\(\)\.numpy\(\)"):
+        np.asarray(leaf([1.0]))
+    assert np.asarray(leaf([1.0]).detach()).tolist() == [1.0]
+    assert (np.float32(2.0) * t).dtype == np.float32  # numpy scalars still defer to Tensor
 
 
 # ---------------------------------------------------------------- traversal order

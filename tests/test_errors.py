@@ -27,6 +27,18 @@ def test_binary_op_shape_mismatch_names_the_op_and_both_shapes(name, fn, ref):
     assert re.search(rf"^{name}\b.*\(2, 3\).*\(4,\)", str(err)), str(err)
 
 
+def test_a_failing_forward_names_the_op_and_the_shapes_and_keeps_numpys_message():
+    with pytest.raises(ValueError) as info:
+        t(2, 3) + t(4)
+    message = str(info.value)
+    assert message.startswith("add failed on inputs of shapes ((2, 3), (4,)): operands could "
+                              "not be broadcast"), message
+    assert "invalid input shapes" not in message  # the shapes may be fine, the values not
+    with pytest.raises(ValueError, match=r"^pow failed on inputs of shapes \(\(2,\), \(\)\): "
+                                         r"Integers to negative integer powers"):
+        mg.tensor([1, 2]) ** -1
+
+
 def test_comparison_shape_mismatch_names_both_shapes():
     with pytest.raises(ValueError, match=r"less.*\(2, 3\) and \(4,\)"):
         mg.ops.lt(t(2, 3), t(4))
@@ -101,7 +113,8 @@ def test_cross_entropy_class_index_out_of_range_names_value_and_position():
         F.cross_entropy(logits, np.array([0, 2, 3, 1]))
     with pytest.raises(IndexError, match=r"target -2 at position 0"):
         F.cross_entropy(logits, np.array([-2, 0, 0, 0]))
-    with pytest.raises(IndexError, match=r"nll_loss: target 7 at position 1"):
+    with pytest.raises(IndexError, match=r"nll_loss: target 7 at position 1 .* 3 classes "
+                                         r"\(expected 0\.\.2, or ignore_index=-100\)"):
         F.nll_loss(logits, np.array([0, 7, -100, 1]))
     assert F.cross_entropy(logits, np.array([-100, 0, 0, 0])).requires_grad  # ignored: fine
 
@@ -109,8 +122,13 @@ def test_cross_entropy_class_index_out_of_range_names_value_and_position():
 def test_cross_entropy_bad_arguments():
     with pytest.raises(ValueError, match=r"target has shape \(3,\).*needs target shape \(4,\)"):
         F.cross_entropy(t(4, 3), np.array([0, 1, 2]))
-    with pytest.raises(TypeError, match="integer class indices"):
+    with pytest.raises(TypeError, match="cross_entropy: targets must be integer class indices"):
         F.cross_entropy(t(4, 3), np.zeros(4))
+    for bad in (np.zeros(4), np.zeros(4, dtype=np.float32), np.zeros(4, dtype=bool)):
+        with pytest.raises(TypeError, match=r"nll_loss: targets must be integer class indices, "
+                                            rf"got dtype {bad.dtype} \(convert with \.long\(\)\)"):
+            F.nll_loss(t(4, 3), bad)
+    assert F.nll_loss(t(4, 3), np.zeros(4, dtype=np.uint8)).requires_grad
     with pytest.raises(ValueError, match="reduction must be one of.*'avg'"):
         F.cross_entropy(t(4, 3), np.zeros(4, dtype=int), reduction="avg")
     with pytest.raises(ValueError, match="label_smoothing must be in"):
@@ -127,6 +145,53 @@ def test_embedding_index_out_of_range():
         F.embedding(np.array([-1]), weight)
     with pytest.raises(TypeError, match="integers"):
         F.embedding(np.array([0.0]), weight)
+
+
+def test_embedding_padding_idx_is_checked_when_called():
+    weight = t(5, 2)
+    for bad in (5, -6, 100):
+        with pytest.raises(ValueError, match=rf"embedding: padding_idx {bad} is out of range "
+                                             r"for an embedding table of 5 rows \(expected "
+                                             r"-5\.\.4\)"):
+            F.embedding(np.array([0, 1]), weight, padding_idx=bad)
+    with pytest.raises(TypeError, match="padding_idx must be an int"):
+        F.embedding(np.array([0, 1]), weight, padding_idx=1.0)
+    out = F.embedding(np.array([4, 0, 4]), weight, padding_idx=-1)  # -1: the last row
+    out.sum().backward()
+    np.testing.assert_array_equal(weight.grad.data[:, 0], [1.0, 0.0, 0.0, 0.0, 0.0])
+
+
+@pytest.mark.parametrize("call, op", [
+    (lambda x64, w32: F.linear(x64, w32), "linear"),
+    (lambda x64, w32: F.linear(x64.float(), w32, x64[0, :2]), "linear"),
+    (lambda x64, w32: x64 @ w32.T, "matmul"),
+    (lambda x64, w32: mg.nn.Linear(3, 2)(x64), "linear"),
+    (lambda x64, w32: F.linear(mg.tensor([[1, 2, 3]]), w32), "linear"),
+])
+def test_linear_and_matmul_refuse_mixed_dtypes_as_pytorch_does(call, op):
+    x64, w32 = t(4, 3), t(2, 3, dtype=np.float32)
+    with pytest.raises(TypeError) as info:
+        call(x64, w32)
+    message = str(info.value)
+    assert message.startswith(f"{op}: ") and ".float()" in message and \
+        "module.double()" in message, message
+    assert re.search(r"has dtype (float|int)\d\d but \w+ has dtype float\d\d", message)
+
+
+def test_linear_and_matmul_in_one_dtype_still_work():
+    x64, w32 = t(4, 3), t(2, 3, dtype=np.float32)
+    assert F.linear(x64.float(), w32).dtype == np.float32
+    assert F.linear(x64, w32.double()).dtype == np.float64
+    assert mg.nn.Linear(3, 2).double()(x64).dtype == np.float64
+    assert (np.ones((2, 4)) @ x64).dtype == np.float64  # arrays still promote like numpy
+
+
+def test_norm_p_is_validated():
+    with pytest.raises(ValueError, match="nan"):
+        t(3).norm(float("nan"))
+    for bad in ("fro", None, True):
+        with pytest.raises(TypeError, match="p must be a number"):
+            t(3).norm(bad)
 
 
 def test_gradient_shape_mismatch_in_backward():

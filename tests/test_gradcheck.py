@@ -9,7 +9,7 @@ import pytest
 
 import minigrad as mg
 from minigrad.autograd import REGISTRY, Function
-from minigrad.gradcheck import GradcheckError, gradcheck
+from minigrad.gradcheck import GradcheckError, gradcheck, numeric_gradient
 
 
 def leaf(shape, seed=0, requires_grad=True):
@@ -122,3 +122,15 @@ def test_leaves_the_callers_tensors_untouched():
     np.testing.assert_array_equal(c.data, before_c)
     np.testing.assert_array_equal(x.grad.data, np.full((3, 2), 7.0))
     assert x.requires_grad and not c.requires_grad and x.is_leaf
+
+
+def test_numeric_gradient_is_central_differences_and_restores_the_array():
+    x = np.array([[1.0, -2.0], [0.5, 3.0]])
+    before = x.copy()
+    grad = numeric_gradient(lambda: float((x ** 3).sum()), x, eps=1e-5)
+    np.testing.assert_allclose(grad, 3 * before ** 2, rtol=1e-9)
+    np.testing.assert_array_equal(x, before)
+    # Exact for a quadratic: the central difference has no eps^2 term to lose.
+    grad = numeric_gradient(lambda: float((x * x).sum()), x, eps=0.5)
+    np.testing.assert_allclose(grad, 2 * before, rtol=1e-14)
+    assert numeric_gradient(lambda: 0.0, np.zeros((0, 3))).shape == (0, 3)

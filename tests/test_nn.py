@@ -11,7 +11,7 @@ import minigrad as mg
 from minigrad import nn
 from minigrad.gradcheck import gradcheck
 from minigrad.nn import init
-from minigrad.nn.utils import clip_grad_norm_, clip_grad_value_
+from minigrad.nn.utils import clip_grad_norm_, clip_grad_value_, zero_grad_
 
 
 class Inner(nn.Module):
@@ -232,6 +232,25 @@ def test_zero_grad_sets_none_or_zeros():
     assert net.weight.grad is None and net.bias.grad is None
 
 
+def test_zero_grad_helper_is_shared_by_modules_and_optimizers():
+    net = nn.Linear(3, 2)
+    optimizer = mg.optim.SGD(net.parameters(), lr=0.1)
+    for clear in (lambda: net.zero_grad(False), lambda: optimizer.zero_grad(False),
+                  lambda: zero_grad_(net.parameters(), set_to_none=False)):
+        net(mg.ones(1, 3)).sum().backward()
+        grad = net.weight.grad
+        clear()
+        assert net.weight.grad is grad and np.all(grad.data == 0)  # zeroed in place
+    for clear in (net.zero_grad, optimizer.zero_grad, lambda: zero_grad_(net.parameters())):
+        net(mg.ones(1, 3)).sum().backward()
+        clear()
+        assert net.weight.grad is None and net.bias.grad is None
+    single = nn.Parameter(np.ones(2))
+    single.grad = mg.tensor([1.0, 2.0])
+    zero_grad_(single)
+    assert single.grad is None
+
+
 def test_to_double_keeps_parameter_identity_and_converts_grads_and_buffers():
     model = Model()
     weight = model.head.weight
@@ -326,9 +345,25 @@ def test_embedding_gradcheck_through_the_module():
 def test_embedding_from_pretrained():
     table = np.arange(6.0).reshape(3, 2)
     emb = nn.Embedding.from_pretrained(table)
-    assert not emb.weight.requires_grad
+    assert not emb.weight.requires_grad and emb.weight.dtype == np.float64  # array's dtype
     np.testing.assert_array_equal(emb(mg.tensor([2, 0])).data, table[[2, 0]])
     assert nn.Embedding.from_pretrained(table, freeze=False).weight.requires_grad
+    table[0, 0] = 99.0
+    assert emb.weight.data[0, 0] == 0.0  # a copy
+
+
+def test_embedding_from_pretrained_list_is_float32_and_does_not_draw_random_numbers():
+    mg.manual_seed(0)
+    expected_next = mg.randn(3).data
+    mg.manual_seed(0)
+    emb = nn.Embedding.from_pretrained([[0.5, 1.0], [2.0, 3.0], [4.0, 5.0]], padding_idx=0)
+    assert emb.weight.dtype == np.float32 and emb.weight.shape == (3, 2)
+    assert emb.padding_idx == 0 and emb.weight.data[0].tolist() == [0.5, 1.0]  # kept as given
+    np.testing.assert_array_equal(mg.randn(3).data, expected_next)  # the RNG did not move
+    from_tensor = nn.Embedding.from_pretrained(mg.tensor(np.ones((2, 4))), freeze=False)
+    assert from_tensor.weight.dtype == np.float64 and from_tensor.weight.requires_grad
+    with pytest.raises(ValueError, match=r"expected a \(V, D\) table, got shape \(3,\)"):
+        nn.Embedding.from_pretrained([1.0, 2.0, 3.0])
 
 
 def test_sequential_chains_indexes_and_slices():
@@ -343,6 +378,8 @@ def test_sequential_chains_indexes_and_slices():
     assert [n for n, _ in named.named_parameters()] == ["fc.weight", "fc.bias"]
     with pytest.raises(IndexError, match="out of range"):
         net[4]
+    with pytest.raises(TypeError, match="Sequential indices must be integers"):
+        net["0"]
 
 
 def test_module_list_behaves_like_a_list_and_registers_children():
@@ -368,6 +405,19 @@ def test_module_list_behaves_like_a_list_and_registers_children():
     assert Stack().num_parameters() == 18
     with pytest.raises(NotImplementedError):
         layers(mg.ones(1))
+    assert isinstance(layers[::2], nn.ModuleList) and \
+        [n for n, _ in layers[::2].named_children()] == ["0", "1"]  # renumbered
+
+
+def test_a_failed_module_list_insert_or_assignment_leaves_the_list_unchanged():
+    layers = nn.ModuleList([nn.Linear(2, 2), nn.Tanh()])
+    before = list(layers)
+    for change in (lambda: layers.insert(1, "not a module"), lambda: layers.insert(0, None),
+                   lambda: layers.__setitem__(0, 3)):
+        with pytest.raises(TypeError, match="ModuleList items must be Modules"):
+            change()
+        assert list(layers) == before
+        assert [n for n, _ in layers.named_children()] == ["0", "1"]
 
 
 # ------------------------------------------------------------------ init
@@ -511,6 +561,69 @@ def test_clip_grad_norm_non_finite():
     total = clip_grad_norm_(params, 1.0)  # as in PyTorch: scaled by 0, so inf * 0 = nan
     assert math.isinf(total.item())
     assert np.isnan(params[1].grad.data[0]) and np.all(params[0].grad.data == 0)
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered")
+def test_clip_grad_norm_with_a_nan_gradient_makes_every_gradient_nan_like_pytorch():
+    params = _params_with_grads()
+    params[1].grad.data[2] = np.nan
+    total = clip_grad_norm_(params, 1.0)
+    assert np.isnan(total.item())
+    assert all(np.all(np.isnan(p.grad.data)) for p in params)  # the coefficient is nan
+
+
+def _torch_clip(torch, grads, max_norm, norm_type=2.0):
+    params = [torch.zeros(g.shape, dtype=getattr(torch, str(g.dtype)), requires_grad=True)
+              for g in grads]
+    for p, g in zip(params, grads, strict=True):
+        p.grad = torch.tensor(g.copy())
+    total = torch.nn.utils.clip_grad_norm_(params, max_norm, norm_type)
+    return total.numpy(), [p.grad.numpy() for p in params]
+
+
+def _our_clip(grads, max_norm, norm_type=2.0):
+    params = [nn.Parameter(np.zeros(g.shape, dtype=g.dtype)) for g in grads]
+    for p, g in zip(params, grads, strict=True):
+        p.grad = mg.tensor(g.copy())
+    total = clip_grad_norm_(params, max_norm, norm_type)
+    return total.data, [p.grad.data for p in params]
+
+
+def test_clip_grad_norm_float32_matches_pytorch_bit_for_bit_for_a_given_total():
+    """Totals that both libraries compute exactly (3-4-12-... gradients, norm 13 * 2^k), so
+    that the coefficient and the scaled gradients can be compared to the last bit."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    base = [np.array([3.0, 4.0], dtype=np.float32), np.array([[12.0]], dtype=np.float32)]
+    for _ in range(300):
+        scale = np.float32(2.0 ** int(rng.integers(-20, 20)))
+        grads = [g * scale for g in base]
+        max_norm = float(10 ** rng.uniform(-3, 1)) * float(scale)
+        total, clipped = _our_clip(grads, max_norm)
+        expected_total, expected = _torch_clip(torch, grads, max_norm)
+        assert total == expected_total and total.dtype == np.float32
+        for ours, theirs in zip(clipped, expected, strict=True):
+            np.testing.assert_array_equal(ours, theirs, err_msg=f"max_norm={max_norm}")
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered")
+@pytest.mark.parametrize("norm_type", [2.0, 1.0, float("inf")])
+def test_clip_grad_norm_float32_agrees_with_pytorch(norm_type):
+    """PyTorch sums the norm in float32 (ours: float64, then rounded), so totals may differ
+    in the last ulp; non-finite totals give the same nans and zeros."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(1)
+    for trial in range(50):
+        grads = [rng.standard_normal(s).astype(np.float32) * np.float32(10 ** rng.uniform(-3, 3))
+                 for s in [(7, 5), (11,), (2, 3, 4)]]
+        if trial % 10 == 9:
+            grads[1][3] = np.inf if trial % 20 == 9 else np.nan
+        max_norm = float(10 ** rng.uniform(-2, 2))
+        total, clipped = _our_clip(grads, max_norm, norm_type)
+        expected_total, expected = _torch_clip(torch, grads, max_norm, norm_type)
+        np.testing.assert_allclose(total, expected_total, rtol=2e-7)
+        for ours, theirs in zip(clipped, expected, strict=True):
+            np.testing.assert_allclose(ours, theirs, rtol=5e-7, atol=0)
 
 
 def test_clip_grad_value():

@@ -362,13 +362,47 @@ def test_boolean_mask_gradient_is_the_mask():
     np.testing.assert_array_equal(x.grad.data, MASK34.astype(float))
 
 
-def test_max_gradient_goes_to_the_first_maximum_on_ties():
+def test_max_along_a_dim_gives_the_gradient_to_the_first_maximum_on_ties():
     x = mg.tensor([[1.0, 3.0, 3.0], [2.0, 2.0, 0.0]], requires_grad=True)
     x.max(1).values.sum().backward()
     np.testing.assert_array_equal(x.grad.data, [[0, 1, 0], [1, 0, 0]])
-    y = mg.tensor([1.0, 3.0, 3.0], requires_grad=True)
-    y.max().backward()
-    np.testing.assert_array_equal(y.grad.data, [0, 1, 0])
+    x.grad = None
+    x.min(0).values.sum().backward()
+    np.testing.assert_array_equal(x.grad.data, [[1, 0, 0], [0, 1, 1]])
+
+
+@pytest.mark.parametrize("keepdim", [False, True])
+def test_max_and_min_of_all_elements_split_the_gradient_among_ties(keepdim):
+    """As in PyTorch: with dim=None the gradient is shared evenly (argmax semantics would
+    give it all to the first); a NaN result shares it among the NaNs."""
+    y = mg.tensor([[1.0, 3.0], [3.0, 3.0]], requires_grad=True)
+    y.max(keepdim=keepdim).sum().backward()
+    np.testing.assert_allclose(y.grad.data, [[0, 1 / 3], [1 / 3, 1 / 3]], rtol=1e-7)
+    z = mg.tensor([-1.0, 2.0, -1.0], dtype=np.float64, requires_grad=True)
+    (z.min(keepdim=keepdim).sum() * 4).backward()
+    np.testing.assert_array_equal(z.grad.data, [2.0, 0.0, 2.0])
+    w = mg.tensor([1.0, np.nan, 3.0, np.nan], requires_grad=True)
+    out = w.max(keepdim=keepdim)
+    assert np.isnan(out.item())
+    out.sum().backward()
+    np.testing.assert_array_equal(w.grad.data, [0, 0.5, 0, 0.5])
+    v = mg.tensor([2.0, -5.0, 5.0, 1.0], dtype=np.float64, requires_grad=True)
+    v.norm(float("inf")).backward()  # |v| ties at 5: each gets half, with its sign
+    np.testing.assert_array_equal(v.grad.data, [0.0, -0.5, 0.5, 0.0])
+
+
+def test_max_and_min_ties_match_torch():
+    torch = pytest.importorskip("torch")
+    data = np.array([[0.5, 2.0, 2.0], [2.0, -1.0, -1.0]], dtype=np.float32)
+    for name, dim in (("max", None), ("min", None), ("max", 1), ("min", 0)):
+        ours, theirs = mg.tensor(data, requires_grad=True), torch.tensor(data, requires_grad=True)
+        out_ours, out_theirs = getattr(ours, name)(), getattr(theirs, name)()
+        if dim is not None:
+            out_ours = getattr(ours, name)(dim).values
+            out_theirs = getattr(theirs, name)(dim).values
+        out_ours.sum().backward()
+        out_theirs.sum().backward()
+        np.testing.assert_array_equal(ours.grad.data, theirs.grad.numpy(), err_msg=name)
 
 
 def test_maximum_splits_the_gradient_on_ties():
@@ -425,6 +459,112 @@ def test_norm_of_zeros_has_zero_gradient(p):
     assert y.item() == 0.0 and y.dtype == np.float64
     y.backward()
     np.testing.assert_array_equal(x.grad.data, np.zeros((2, 3)))
+
+
+def test_norm_edge_cases_values_and_gradients():
+    def norm_and_grad(values, p):
+        x = mg.tensor(values, dtype=np.float64, requires_grad=True)
+        out = x.norm(p)
+        if out.requires_grad:
+            out.backward()
+        return out, (None if x.grad is None else x.grad.data)
+
+    out, grad = norm_and_grad([1.0, -3.0, 0.0, 0.5], 0)  # the count of non-zeros
+    assert out.item() == 3.0 and out.dtype == np.float64 and grad is None
+    out, grad = norm_and_grad([1.0, -3.0, 0.5, -0.5], -np.inf)  # min |x|, ties share
+    assert out.item() == 0.5
+    np.testing.assert_array_equal(grad, [0.0, 0.0, 0.5, -0.5])
+    out, grad = norm_and_grad([4.0, -1.0, 0.0], 0.5)  # (2 + 1)^2; 0 gets gradient 0, not nan
+    assert out.item() == pytest.approx(9.0)
+    np.testing.assert_allclose(grad, [1.5, -3.0, 0.0])
+    out, grad = norm_and_grad([2.0, -2.0], -1)  # (1/2 + 1/2)^-1
+    assert out.item() == pytest.approx(1.0)
+    np.testing.assert_allclose(grad, [0.25, -0.25])
+    out, grad = norm_and_grad([2.0, 0.0], -1)  # 1/0 = inf in the sum: the norm is 0
+    assert out.item() == 0.0 and np.all(grad == 0)
+    check_op([(3, 4)], lambda a: a.norm(0.5), lambda a: (np.abs(a) ** 0.5).sum() ** 2,
+             low=0.1)
+    check_op([(3, 4)], lambda a: a.norm(-np.inf), lambda a: np.abs(a).min())
+
+
+def test_norm_edge_cases_match_torch():
+    torch = pytest.importorskip("torch")
+    for values in ([1.0, -3.0, 0.0, 0.5], [0.0, 0.0], [2.0, -0.5, 0.5, 3.0]):
+        for p in (0, 0.5, 1, 1.5, 2, 3, np.inf, -np.inf, -1):
+            ours = mg.tensor(values, requires_grad=True)
+            theirs = torch.tensor(values, requires_grad=True)
+            out_ours, out_theirs = ours.norm(p), theirs.norm(p)
+            np.testing.assert_allclose(out_ours.data, out_theirs.detach().numpy(), rtol=1e-6,
+                                       err_msg=f"{values} p={p}")
+            if p == 0:
+                continue  # PyTorch leaves the gradient None; ours has no graph at all
+            out_ours.backward()
+            out_theirs.backward()
+            np.testing.assert_allclose(ours.grad.data, theirs.grad.numpy(), rtol=1e-6,
+                                       atol=1e-7, err_msg=f"{values} p={p}")
+
+
+@pytest.mark.parametrize("empty", [(), []])
+def test_reductions_over_an_empty_dim_list_reduce_everything(empty):
+    x_np = make_inputs([(2, 3)])[0]
+    x = mg.tensor(x_np)
+    np.testing.assert_allclose(x.sum(dim=empty).data, x_np.sum())
+    np.testing.assert_allclose(x.mean(dim=empty).data, x_np.mean())
+    np.testing.assert_allclose(x.var(dim=empty).data, x_np.var(ddof=1))
+    np.testing.assert_allclose(x.logsumexp(dim=empty).data, np_logsumexp(x_np))
+    assert x.sum(dim=empty, keepdim=True).shape == (1, 1)
+    assert x.flip(empty).data.tolist() == x_np.tolist()  # elsewhere () still means none
+    assert x.unsqueeze(1).squeeze(empty).shape == (2, 1, 3)
+
+
+def test_float_arange_is_computed_in_float64_and_rounded_once():
+    for start, end, step in ((1.5, 100.2, 0.37), (0.0, 1.0, 0.1), (10.0, -5.0, -0.7),
+                             (-3.3, 7.7, 0.013)):
+        values = mg.arange(start, end, step)
+        count = int(np.ceil((end - start) / step))
+        exact = start + np.arange(count) * step
+        assert values.dtype == np.float32 and values.shape == (count,)
+        np.testing.assert_array_equal(values.data, exact.astype(np.float32))
+        double = mg.arange(start, end, step, dtype=np.float64)
+        np.testing.assert_array_equal(double.data, exact)
+    assert mg.arange(5).dtype == np.int64 and mg.arange(5).tolist() == [0, 1, 2, 3, 4]
+    assert mg.arange(1, 10, 3).tolist() == [1, 4, 7]
+    assert mg.arange(3, dtype=np.float32).tolist() == [0.0, 1.0, 2.0]
+    assert mg.arange(2.0, 1.0).shape == (0,)
+    with pytest.raises(ValueError, match="step must be non-zero"):
+        mg.arange(0.0, 1.0, 0.0)
+
+
+def test_float_arange_agrees_with_torch_to_its_rounding():
+    """PyTorch's SIMD kernel rounds the first value of each block to float32 first, so a few
+    values differ in the last bits; none by more than the spacing at the range's end."""
+    torch = pytest.importorskip("torch")
+    for start, end, step in ((1.5, 100.2, 0.37), (-3.3, 7.7, 0.013), (0.0, 1000.0, 0.1)):
+        ours, theirs = mg.arange(start, end, step), torch.arange(start, end, step)
+        assert ours.shape == tuple(theirs.shape) and ours.dtype == np.float32
+        scale = np.spacing(np.float32(max(abs(start), abs(end))))
+        np.testing.assert_allclose(ours.data, theirs.numpy(), rtol=0, atol=scale)
+
+
+def test_full_infers_its_dtype_from_the_fill_value():
+    assert mg.full((2,), 3).dtype == np.int64
+    assert mg.full((2,), True).dtype == np.bool_
+    assert mg.full((2, 3), 3.0).dtype == np.float32
+    assert mg.full((2,), 3, dtype=np.float64).dtype == np.float64
+    assert mg.full((2,), np.int32(3)).dtype == np.int64
+    np.testing.assert_array_equal(mg.full((2,), 7).data, [7, 7])
+    torch = pytest.importorskip("torch")
+    for fill in (3, True, 3.0):
+        assert str(mg.full((2,), fill).dtype) == str(torch.full((2,), fill).dtype)[6:]
+
+
+def test_public_functions_and_common_methods_have_docstrings():
+    for fn in (F.softmax, F.log_softmax, F.relu, F.sigmoid, F.tanh, F.linear, F.embedding):
+        assert fn.__doc__ and fn.__doc__.strip(), fn.__name__
+    for name in ("sum", "mean", "max", "min", "reshape", "permute", "transpose", "softmax",
+                 "log_softmax", "exp", "log", "view", "flatten", "squeeze", "unsqueeze",
+                 "expand", "norm", "var", "std", "item", "float", "double", "__iter__"):
+        assert getattr(mg.Tensor, name).__doc__, name
 
 
 def test_matmul_of_two_vectors_backward():

@@ -141,6 +141,53 @@ def test_float32_parameters_stay_float32():
                    if isinstance(v, np.ndarray))
 
 
+def _against_torch(torch, make_ours, make_theirs, steps, size=4000, seed=0):
+    """The same float32 parameters and gradients through both optimizers; yields the
+    parameters (ours, PyTorch's) after each step, and the state tensors."""
+    rng = np.random.default_rng(seed)
+    start = rng.standard_normal(size).astype(np.float32)
+    ours, theirs = nn.Parameter(start.copy()), torch.tensor(start.copy(), requires_grad=True)
+    our_optimizer, their_optimizer = make_ours([ours]), make_theirs([theirs])
+    for _ in range(steps):
+        grad = (rng.standard_normal(size) * 10 ** rng.uniform(-2, 1)).astype(np.float32)
+        ours.grad, theirs.grad = mg.tensor(grad.copy()), torch.tensor(grad.copy())
+        our_optimizer.step()
+        their_optimizer.step()
+        yield ours.data, theirs.detach().numpy(), our_optimizer.state[ours], \
+            their_optimizer.state[theirs]
+
+
+SGD_OPTIONS = [{"lr": 0.1}, {"lr": 0.03, "momentum": 0.9},
+               {"lr": 0.01, "momentum": 0.9, "dampening": 0.3, "weight_decay": 0.1},
+               {"lr": 0.05, "momentum": 0.8, "nesterov": True, "weight_decay": 0.05}]
+
+
+@pytest.mark.parametrize("options", SGD_OPTIONS)
+def test_sgd_float32_matches_pytorch_bit_for_bit(options):
+    torch = pytest.importorskip("torch")
+    steps = _against_torch(torch, lambda ps: optim.SGD(ps, **options),
+                           lambda ps: torch.optim.SGD(ps, **options), steps=8)
+    for ours, theirs, our_state, their_state in steps:
+        np.testing.assert_array_equal(ours, theirs)
+        if "momentum" in options:
+            np.testing.assert_array_equal(our_state["momentum_buffer"],
+                                          their_state["momentum_buffer"].numpy())
+
+
+@pytest.mark.parametrize("options", [{"lr": 1e-2}, {"lr": 1e-2, "betas": (0.8, 0.9)},
+                                     {"lr": 1e-2, "weight_decay": 0.1, "amsgrad": True}])
+@pytest.mark.parametrize("name", ["Adam", "AdamW"])
+def test_adam_float32_agrees_with_pytorch_to_a_few_ulp(name, options):
+    """Not bit for bit (see the Adam docstring): within 4 ulp of the parameters' scale
+    after 20 steps, with no drift."""
+    torch = pytest.importorskip("torch")
+    steps = _against_torch(torch, lambda ps: getattr(optim, name)(ps, **options),
+                           lambda ps: getattr(torch.optim, name)(ps, **options), steps=20)
+    for ours, theirs, _, _ in steps:
+        ulp = np.spacing(np.abs(theirs).max())
+        np.testing.assert_allclose(ours, theirs, rtol=0, atol=4 * ulp)
+
+
 # ---------------------------------------------------------------- base class behaviour
 def test_param_groups_defaults_and_skipped_parameters():
     a, b, frozen = (nn.Parameter(np.ones(2)) for _ in range(3))

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Iterator
-from typing import Any, overload
+from typing import Any
 
 import numpy as np
 
 from minigrad import functional as F
 from minigrad.nn import init
 from minigrad.nn.module import Module, Parameter
-from minigrad.tensor import DEFAULT_DTYPE, Tensor
+from minigrad.tensor import DEFAULT_DTYPE, Tensor, _to_array
 
 __all__ = ["Dropout", "Embedding", "Linear", "ModuleList", "ReLU", "Sequential", "Sigmoid",
            "Tanh"]
@@ -94,7 +94,8 @@ class Embedding(Module):
     """
 
     def __init__(self, num_embeddings: int, embedding_dim: int,
-                 padding_idx: int | None = None, *, dtype: Any = None) -> None:
+                 padding_idx: int | None = None, *, dtype: Any = None,
+                 _weight: np.ndarray | None = None) -> None:
         super().__init__()
         if padding_idx is not None:
             if not -num_embeddings <= padding_idx < num_embeddings:
@@ -104,8 +105,11 @@ class Embedding(Module):
         self.num_embeddings = num_embeddings
         self.embedding_dim = embedding_dim
         self.padding_idx = padding_idx
-        self.weight = _empty(num_embeddings, embedding_dim, dtype=dtype)
-        self.reset_parameters()
+        if _weight is None:
+            self.weight = _empty(num_embeddings, embedding_dim, dtype=dtype)
+            self.reset_parameters()
+        else:  # from_pretrained: the given table, and no random draws
+            self.weight = Parameter(_weight)
 
     def reset_parameters(self) -> None:
         init.normal_(self.weight)
@@ -116,13 +120,15 @@ class Embedding(Module):
     def from_pretrained(cls, embeddings: Any, freeze: bool = True,
                         padding_idx: int | None = None) -> Embedding:
         """An Embedding holding a copy of ``embeddings`` (V, D); frozen unless
-        ``freeze=False``. The padding row is kept as given."""
-        table = np.array(embeddings.data if isinstance(embeddings, Tensor) else embeddings)
+        ``freeze=False``. The padding row is kept as given.
+
+        A Tensor or numpy array keeps its dtype; nested lists of floats become float32, as
+        with ``minigrad.tensor``. The global random generator is not used."""
+        table = np.array(_to_array(embeddings), copy=True)
         if table.ndim != 2:
             raise ValueError(f"Embedding.from_pretrained: expected a (V, D) table, got shape "
                              f"{table.shape}")
-        module = cls(*table.shape, padding_idx=padding_idx, dtype=table.dtype)
-        module.weight.data[...] = table
+        module = cls(*table.shape, padding_idx=padding_idx, _weight=table)
         module.weight.requires_grad_(not freeze)
         return module
 
@@ -178,10 +184,36 @@ class Sigmoid(Module):
         return F.sigmoid(input)
 
 
-class Sequential(Module):
+class _Sequence(Module):
+    """What ``Sequential`` and ``ModuleList`` share: children in order, ``len``, iteration,
+    indexing (negative indices count from the end; a slice gives a new container of the
+    same type) and ``append``, which names the new child by its position."""
+
+    def append(self, module: Module) -> _Sequence:
+        self.add_module(str(len(self)), module)
+        return self
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self._modules.values())
+
+    def __getitem__(self, index: int | slice) -> Any:
+        if isinstance(index, slice):
+            return self._slice(list(self._modules.items())[index])
+        items = list(self._modules.values())
+        return items[_position(index, len(items), type(self).__name__)]
+
+    def _slice(self, items: list[tuple[str, Module]]) -> _Sequence:
+        raise NotImplementedError
+
+
+class Sequential(_Sequence):
     """Runs its modules one after the other: ``Sequential(a, b)(x) == b(a(x))``.
 
     Children are named ``"0"``, ``"1"``, ... (or by the keys of a single dict argument).
+    A slice keeps the children's names.
 
     Example:
         >>> net = Sequential(Linear(2, 8), ReLU(), Linear(8, 1))
@@ -198,27 +230,8 @@ class Sequential(Module):
             for module in modules:
                 self.append(module)
 
-    def append(self, module: Module) -> Sequential:
-        self.add_module(str(len(self)), module)
-        return self
-
-    def __len__(self) -> int:
-        return len(self._modules)
-
-    def __iter__(self) -> Iterator[Module]:
-        return iter(self._modules.values())
-
-    @overload
-    def __getitem__(self, index: int) -> Module: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> Sequential: ...
-
-    def __getitem__(self, index: int | slice) -> Module | Sequential:
-        items = list(self._modules.items())
-        if isinstance(index, slice):
-            return Sequential(dict(items[index]))
-        return items[_position(index, len(items), "Sequential")][1]
+    def _slice(self, items: list[tuple[str, Module]]) -> Sequential:
+        return Sequential(dict(items))
 
     def forward(self, input: Any) -> Any:
         for module in self:
@@ -226,9 +239,10 @@ class Sequential(Module):
         return input
 
 
-class ModuleList(Module):
+class ModuleList(_Sequence):
     """A list of modules whose parameters the parent module can see (a plain Python list
-    would hide them). It has no ``forward``: iterate over it in yours.
+    would hide them). It has no ``forward``: iterate over it in yours. Children are always
+    named by their position, renumbered after ``insert`` and ``del``.
 
     Example:
         >>> layers = ModuleList(Linear(4, 4) for _ in range(3))
@@ -242,44 +256,25 @@ class ModuleList(Module):
         if modules is not None:
             self.extend(modules)
 
-    def append(self, module: Module) -> ModuleList:
-        self.add_module(str(len(self)), module)
-        return self
-
     def extend(self, modules: Iterable[Module]) -> ModuleList:
         for module in modules:
             self.append(module)
         return self
 
     def insert(self, index: int, module: Module) -> None:
+        _check_item(module)  # before anything changes: a failed insert keeps the list
         items = list(self._modules.values())
         items.insert(index, module)
         self._renumber(items)
 
-    def __len__(self) -> int:
-        return len(self._modules)
-
-    def __iter__(self) -> Iterator[Module]:
-        return iter(self._modules.values())
-
     def __iadd__(self, modules: Iterable[Module]) -> ModuleList:
         return self.extend(modules)
 
-    @overload
-    def __getitem__(self, index: int) -> Module: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> ModuleList: ...
-
-    def __getitem__(self, index: int | slice) -> Module | ModuleList:
-        items = list(self._modules.values())
-        if isinstance(index, slice):
-            return ModuleList(items[index])
-        return items[_position(index, len(items), "ModuleList")]
+    def _slice(self, items: list[tuple[str, Module]]) -> ModuleList:
+        return ModuleList(module for _, module in items)
 
     def __setitem__(self, index: int, module: Module) -> None:
-        if not isinstance(module, Module):
-            raise TypeError(f"ModuleList items must be Modules, got {type(module).__name__}")
+        _check_item(module)
         self._modules[str(_position(index, len(self), "ModuleList"))] = module  # keeps order
 
     def __delitem__(self, index: int | slice) -> None:
@@ -291,6 +286,11 @@ class ModuleList(Module):
     def _renumber(self, items: list[Module]) -> None:
         self._modules.clear()
         self.extend(items)
+
+
+def _check_item(module: Any) -> None:
+    if not isinstance(module, Module):
+        raise TypeError(f"ModuleList items must be Modules, got {type(module).__name__}")
 
 
 def _position(index: int, length: int, owner: str) -> int:

@@ -23,6 +23,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from minigrad.nn.utils import zero_grad_
 from minigrad.tensor import Tensor
 
 
@@ -301,11 +302,7 @@ class Module:
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Clears every parameter's gradient: to None (default), or to zeros in place."""
-        for param in self.parameters():
-            if set_to_none:
-                param.grad = None
-            elif param.grad is not None:
-                param.grad.data[...] = 0
+        zero_grad_(self.parameters(), set_to_none)
 
     def to(self, dtype: Any) -> Module:
         """Converts every parameter (and its gradient) and every floating buffer to ``dtype``.

@@ -1,4 +1,5 @@
-"""Gradient clipping: ``clip_grad_norm_`` and ``clip_grad_value_`` (PyTorch's semantics).
+"""Gradient clipping, ``clip_grad_norm_`` and ``clip_grad_value_`` (PyTorch's semantics), and
+``zero_grad_``.
 
 Both modify ``p.grad`` in place, between ``loss.backward()`` and ``optimizer.step()``:
 
@@ -16,7 +17,7 @@ import numpy as np
 
 from minigrad.tensor import Tensor
 
-__all__ = ["clip_grad_norm_", "clip_grad_value_"]
+__all__ = ["clip_grad_norm_", "clip_grad_value_", "zero_grad_"]
 
 
 def _grads(parameters: Tensor | Iterable[Tensor]) -> list[Tensor]:
@@ -31,9 +32,13 @@ def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float,
     """Scales all gradients together so that their joint norm is at most ``max_norm``.
 
     The total norm is that of all gradients concatenated into one vector,
-    ``(sum_i |g_i|^p)^(1/p)`` (the largest ``|g_i|`` for ``p = inf``). When
-    ``max_norm / (total + 1e-6)`` is below 1, every gradient is multiplied by it; otherwise the
-    gradients are left alone. A NaN total leaves them alone too (no comparison holds).
+    ``(sum_i |g_i|^p)^(1/p)`` (the largest ``|g_i|`` for ``p = inf``), computed in float64 and
+    rounded to the gradients' dtype. The coefficient ``max_norm / (total + 1e-6)`` is then
+    formed in that dtype as PyTorch forms it, so for a given total the clipped gradients are
+    PyTorch's to the last bit (PyTorch sums the norm in float32, so the totals themselves
+    may differ in the last ulp). Below 1, every gradient is multiplied by it; otherwise the
+    gradients are left alone. As in PyTorch, an infinite total scales every gradient by 0
+    (so the infinite entries become NaN), and a NaN total makes every gradient NaN.
 
     Args:
         parameters: a tensor or an iterable of tensors; those whose ``grad`` is None are
@@ -65,11 +70,27 @@ def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float,
             f"{total}, so they cannot be clipped; a gradient contains nan or inf. Set "
             "error_if_nonfinite=False to clip anyway (the result may be nan), or use "
             "minigrad.detect_anomaly() to find the op that produced it.")
-    coefficient = max_norm / (total + 1e-6)
-    if coefficient < 1:
+    total = dtype.type(total)
+    with np.errstate(over="ignore"):  # a huge max_norm over a tiny total: inf, no clipping
+        # PyTorch evaluates ``max_norm / tensor`` as ``tensor.reciprocal() * max_norm``.
+        coefficient = dtype.type(1) / (total + dtype.type(1e-6)) * dtype.type(max_norm)
+    if not coefficient >= 1:  # also when it is NaN
         for g in grads:
             g.data *= g.data.dtype.type(coefficient)
     return Tensor(np.asarray(total, dtype=dtype))
+
+
+def zero_grad_(parameters: Tensor | Iterable[Tensor], set_to_none: bool = True) -> None:
+    """Clears the gradients of ``parameters``: to None (default), or to zeros in place.
+
+    ``Module.zero_grad`` and ``Optimizer.zero_grad`` both call it."""
+    if isinstance(parameters, Tensor):
+        parameters = [parameters]
+    for p in parameters:
+        if set_to_none:
+            p.grad = None
+        elif p.grad is not None:
+            p.grad.data[...] = 0
 
 
 def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float) -> None:

@@ -13,7 +13,9 @@ import numpy as np
 from minigrad import kernels
 from minigrad.autograd import Function
 from minigrad.ops._operands import as_pair, as_tensor
-from minigrad.tensor import Tensor
+from minigrad.tensor import DEFAULT_DTYPE, Tensor
+
+_BOOL = np.dtype(np.bool_)
 
 
 class Add(Function):
@@ -229,63 +231,95 @@ class AsType(Function):
 
 
 # ------------------------------------------------------------------ functions
+# The four arithmetic ops skip ``as_pair`` when both operands are plain tensors of one dtype:
+# the common case, and the one the per-op overhead benchmark measures.
 def add(a: Any, b: Any) -> Tensor:
-    if type(a) is not Tensor or type(b) is not Tensor:
+    """``a + b`` with broadcasting; either may be a Python number or an array."""
+    if type(a) is not Tensor or type(b) is not Tensor or a.data.dtype is not b.data.dtype:
         a, b = as_pair(a, b)
     return Add.apply(a, b)
 
 
+_NO_BOOLEAN_SUB = ("sub: subtraction (the - operator) is not supported with booleans, as in "
+                   "PyTorch; to invert a mask use ~mask or mask.logical_not()")
+
+
 def sub(a: Any, b: Any) -> Tensor:
-    if type(a) is not Tensor or type(b) is not Tensor:
+    """``a - b`` with broadcasting; refuses booleans, as PyTorch does."""
+    if type(a) is not Tensor or type(b) is not Tensor or a.data.dtype is not b.data.dtype:
+        if isinstance(a, bool) or isinstance(b, bool):
+            raise TypeError(_NO_BOOLEAN_SUB)
         a, b = as_pair(a, b)
+    if a.data.dtype is _BOOL or b.data.dtype is _BOOL:
+        raise TypeError(_NO_BOOLEAN_SUB)
     return Sub.apply(a, b)
 
 
 def mul(a: Any, b: Any) -> Tensor:
-    if type(a) is not Tensor or type(b) is not Tensor:
+    """``a * b`` with broadcasting; either may be a Python number or an array."""
+    if type(a) is not Tensor or type(b) is not Tensor or a.data.dtype is not b.data.dtype:
         a, b = as_pair(a, b)
     return Mul.apply(a, b)
 
 
 def div(a: Any, b: Any) -> Tensor:
-    if type(a) is not Tensor or type(b) is not Tensor:
+    """True division ``a / b``; integer or boolean operands give float32 (as in PyTorch)."""
+    if type(a) is not Tensor or type(b) is not Tensor or a.data.dtype is not b.data.dtype:
         a, b = as_pair(a, b)
+    if a.data.dtype.kind not in "fc" and b.data.dtype.kind not in "fc":
+        a, b = a.astype(DEFAULT_DTYPE), b.astype(DEFAULT_DTYPE)
     return Div.apply(a, b)
 
 
 def pow(base: Any, exponent: Any) -> Tensor:  # noqa: A001 - PyTorch's name
+    """``base ** exponent`` with broadcasting; either may be a Python number."""
     return Pow.apply(*as_pair(base, exponent))
 
 
 def neg(a: Tensor) -> Tensor:
+    """``-a`` elementwise."""
     return Neg.apply(a)
 
 
+def _floating(a: Tensor) -> Tensor:
+    """``a`` itself if floating-point, else converted to float32: ``exp`` of an integer
+    tensor is float32 in PyTorch (numpy would give float64)."""
+    return a if a.data.dtype.kind in "fc" else a.astype(DEFAULT_DTYPE)
+
+
 def exp(a: Tensor) -> Tensor:
-    return Exp.apply(a)
+    """``e ** a`` elementwise; integer input gives float32."""
+    return Exp.apply(_floating(a))
 
 
 def log(a: Tensor) -> Tensor:
-    return Log.apply(a)
+    """Natural logarithm elementwise; integer input gives float32."""
+    return Log.apply(_floating(a))
 
 
 def sqrt(a: Tensor) -> Tensor:
-    return Sqrt.apply(a)
+    """Square root elementwise; integer input gives float32."""
+    return Sqrt.apply(_floating(a))
 
 
 def abs(a: Tensor) -> Tensor:  # noqa: A001 - PyTorch's name
+    """``|a|`` elementwise; the gradient at 0 is 0."""
     return Abs.apply(a)
 
 
 def tanh(a: Tensor) -> Tensor:
-    return Tanh.apply(a)
+    """Hyperbolic tangent elementwise, in (-1, 1); integer input gives float32."""
+    return Tanh.apply(_floating(a))
 
 
 def sigmoid(a: Tensor) -> Tensor:
-    return Sigmoid.apply(a)
+    """``1 / (1 + exp(-a))`` elementwise, in (0, 1), without overflow; integer input gives
+    float32."""
+    return Sigmoid.apply(_floating(a))
 
 
 def relu(a: Tensor) -> Tensor:
+    """``max(a, 0)`` elementwise; the gradient is 1 where ``a > 0``, else 0."""
     return Relu.apply(a)
 
 

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from minigrad.autograd import Function, unbroadcast
-from minigrad.ops._operands import as_pair
+from minigrad.ops._operands import as_pair, check_same_dtype
 from minigrad.tensor import Tensor
 
 
@@ -41,7 +41,12 @@ class MatMul(Function):
 
 
 def matmul(a: Any, b: Any) -> Tensor:
-    """Matrix product with numpy's rules; mismatched inner dimensions name both shapes."""
+    """Matrix product with numpy's rules; mismatched inner dimensions name both shapes.
+
+    Two tensors must have one dtype, as in PyTorch (a TypeError says how to convert); an
+    array or list operand is converted and promoted like numpy."""
+    if isinstance(a, Tensor) and isinstance(b, Tensor):
+        check_same_dtype("matmul", input=a, other=b)
     a, b = as_pair(a, b)
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError(f"matmul: both operands need at least 1 dimension, got shapes "

@@ -13,7 +13,7 @@ import numpy as np
 
 from minigrad import kernels
 from minigrad.autograd import Function
-from minigrad.ops._operands import as_tensor, normalize_dim
+from minigrad.ops._operands import as_tensor, check_same_dtype, check_targets, normalize_dim
 from minigrad.tensor import Tensor
 
 
@@ -123,10 +123,12 @@ class Linear(Function):
 
 # ------------------------------------------------------------------ functions
 def softmax(a: Tensor, dim: int = -1) -> Tensor:
+    """``exp(a) / sum(exp(a))`` along ``dim``: each slice along it sums to 1. Same shape."""
     return Softmax.apply(a, axis=normalize_dim(dim, a.ndim, "softmax"))
 
 
 def log_softmax(a: Tensor, dim: int = -1) -> Tensor:
+    """``log(softmax(a, dim))``, computed without overflow or ``log(0)``. Same shape."""
     return LogSoftmax.apply(a, axis=normalize_dim(dim, a.ndim, "log_softmax"))
 
 
@@ -134,25 +136,16 @@ def cross_entropy_rows(logits: Tensor, targets: Any, *, ignore_index: int = -100
                        label_smoothing: float = 0.0, reduction: str = "mean") -> Tensor:
     """Cross-entropy of logits (M, C) against class indices (M,); see
     ``functional.cross_entropy`` for the user-facing version with more shapes."""
-    targets = as_tensor(targets).data
-    if targets.dtype.kind not in "iu":
-        raise TypeError(f"cross_entropy: targets must be integer class indices, got dtype "
-                        f"{targets.dtype}")
-    targets = np.ascontiguousarray(targets, dtype=np.int64)
-    num_classes = logits.shape[1]
-    bad = (targets != ignore_index) & ((targets < 0) | (targets >= num_classes))
-    if bad.any():
-        position = int(np.flatnonzero(bad)[0])
-        raise IndexError(
-            f"cross_entropy: target {targets[position]} at position {position} is out of range"
-            f" for {num_classes} classes (expected 0..{num_classes - 1}, or ignore_index="
-            f"{ignore_index})")
+    targets = check_targets(targets, logits.shape[1], ignore_index, "cross_entropy")
     return CrossEntropy.apply(logits, Tensor._make(targets), ignore_index=ignore_index,
                               label_smoothing=float(label_smoothing), reduction=reduction)
 
 
 def embedding(indices: Any, weight: Tensor, padding_idx: int | None = None) -> Tensor:
-    """Looks up rows of ``weight`` (V, D) for integer ``indices`` of any shape -> (*, D)."""
+    """Looks up rows of ``weight`` (V, D) for integer ``indices`` of any shape -> (*, D).
+
+    Row ``padding_idx`` (negative values count from the end, -1 is the last row) gets no
+    gradient."""
     indices = as_tensor(indices).data
     if indices.dtype.kind not in "iu":
         raise TypeError(f"embedding: indices must be integers, got dtype {indices.dtype}")
@@ -161,14 +154,26 @@ def embedding(indices: Any, weight: Tensor, padding_idx: int | None = None) -> T
         bad = int(indices.min() if indices.min() < 0 else indices.max())
         raise IndexError(f"embedding: index {bad} is out of range for an embedding table of "
                          f"{vocab} rows (expected 0..{vocab - 1})")
+    if padding_idx is not None:
+        if isinstance(padding_idx, bool) or not isinstance(padding_idx, (int, np.integer)):
+            raise TypeError(f"embedding: padding_idx must be an int or None, got "
+                            f"{type(padding_idx).__name__}")
+        if not -vocab <= padding_idx < vocab:
+            raise ValueError(f"embedding: padding_idx {padding_idx} is out of range for an "
+                             f"embedding table of {vocab} rows (expected {-vocab}..{vocab - 1})")
+        padding_idx = int(padding_idx) % vocab
     return Embedding.apply(weight, Tensor._make(indices), padding_idx=padding_idx)
 
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
-    """``x @ weight.T + bias``. Shape: x (*, in), weight (out, in), bias (out,) -> (*, out)."""
+    """``x @ weight.T + bias``. Shape: x (*, in), weight (out, in), bias (out,) -> (*, out).
+
+    All three must have one dtype (no promotion, as in PyTorch): a float64 input through
+    float32 weights raises a TypeError saying how to convert."""
     if weight.ndim != 2 or x.ndim == 0 or x.shape[-1] != weight.shape[1]:
         raise ValueError(f"linear: input of shape {x.shape} does not fit weight of shape "
                          f"{weight.shape}: expected input (*, {weight.shape[-1]})")
+    check_same_dtype("linear", input=x, weight=weight, bias=bias)
     if bias is None:
         return Linear.apply(x, weight)
     if bias.shape != (weight.shape[0],):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import math
 from collections import namedtuple
 from typing import Any
 
@@ -10,7 +11,8 @@ import numpy as np
 
 from minigrad.autograd import Function
 from minigrad.ops._operands import normalize_dim, normalize_dims
-from minigrad.tensor import Tensor
+from minigrad.ops.elementwise import where
+from minigrad.tensor import DEFAULT_DTYPE, Tensor
 
 #: What ``max(dim)`` / ``min(dim)`` return, as in PyTorch.
 ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])
@@ -42,37 +44,40 @@ class Mean(Function):
 
 
 class Max(Function):
-    """Largest value along ``axis`` (all elements when None); the gradient goes to the
-    position ``argmax`` returns (the first one, on ties)."""
+    """Largest value over all elements (``axis`` None) or along ``axis``.
 
+    Over all elements, the gradient is shared evenly among the elements equal to the result
+    (ties, or NaNs when the result is NaN), as in PyTorch. Along an axis it goes to the
+    position ``index`` (the first maximum, from ``argmax``), which the caller computes once
+    and also returns as the indices."""
+
+    reduce = staticmethod(np.max)
     arg = staticmethod(np.argmax)
 
-    def forward(self, a, axis=None, keepdim=False):
+    def forward(self, a, axis=None, keepdim=False, index=None):
         self.in_shape = a.shape
         self.axis = axis
         if axis is None:
-            index = self.arg(a)
-            out = a.reshape(-1)[index]
-            if keepdim:
-                out = out.reshape((1,) * a.ndim)
-            self.save(np.asarray(index))
-            return out
-        index = np.expand_dims(self.arg(a, axis=axis), axis)
-        self.save(index)
+            out = self.reduce(a)
+            self.save(a, out)
+            return out.reshape((1,) * a.ndim) if keepdim else out
+        self.save(index)  # keepdim-shaped: the axis is kept with size 1
         out = np.take_along_axis(a, index, axis)
         return out if keepdim else out.squeeze(axis)
 
     def backward(self, grad):
+        if self.axis is None:
+            a, out = self.saved
+            ties = np.isnan(a) if np.isnan(out) else a == out
+            return ties * (grad.reshape(()) / np.count_nonzero(ties))
         (index,) = self.saved
         out = np.zeros(self.in_shape, dtype=grad.dtype)
-        if self.axis is None:
-            out.reshape(-1)[index] = grad.reshape(())
-        else:
-            np.put_along_axis(out, index, grad.reshape(index.shape), self.axis)
+        np.put_along_axis(out, index, grad.reshape(index.shape), self.axis)
         return out
 
 
 class Min(Max):
+    reduce = staticmethod(np.min)
     arg = staticmethod(np.argmin)
 
 
@@ -92,15 +97,22 @@ class LogSumExp(Function):
 
 
 # ------------------------------------------------------------------ functions
+def _axes(dim: Any, ndim: int, op: str) -> tuple[int, ...]:
+    """Reduction axes: ``None`` or an empty sequence means every dimension (as in PyTorch)."""
+    return normalize_dims(dim, ndim, op, empty_means_all=True)
+
+
 def sum(a: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:  # noqa: A001
-    """Sum over ``dim`` (an int, a tuple of ints, or None for all dimensions)."""
-    return Sum.apply(a, axes=normalize_dims(dim, a.ndim, "sum"), keepdim=keepdim)
+    """Sum over ``dim`` (an int, a sequence of ints, or None / ``()`` for all dimensions)."""
+    return Sum.apply(a, axes=_axes(dim, a.ndim, "sum"), keepdim=keepdim)
 
 
 def mean(a: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
+    """Mean over ``dim`` (as in ``sum``); needs a floating-point tensor, like PyTorch."""
     if a.dtype.kind not in "fc":
-        raise TypeError(f"mean: needs a floating-point tensor, got dtype {a.dtype}")
-    return Mean.apply(a, axes=normalize_dims(dim, a.ndim, "mean"), keepdim=keepdim)
+        raise TypeError(f"mean: needs a floating-point tensor, got dtype {a.dtype} "
+                        "(convert with .float())")
+    return Mean.apply(a, axes=_axes(dim, a.ndim, "mean"), keepdim=keepdim)
 
 
 def _extreme(op: type[Max], a: Tensor, dim: int | None, keepdim: bool) -> Any:
@@ -109,20 +121,20 @@ def _extreme(op: type[Max], a: Tensor, dim: int | None, keepdim: bool) -> Any:
     if dim is None:
         return op.apply(a, axis=None, keepdim=keepdim)
     axis = normalize_dim(dim, a.ndim, op.name)
-    values = op.apply(a, axis=axis, keepdim=keepdim)
-    indices = op.arg(a.data, axis=axis)
-    if keepdim:
-        indices = np.expand_dims(indices, axis)
-    return ValuesIndices(values, Tensor._make(indices.astype(np.int64)))
+    index = np.expand_dims(op.arg(a.data, axis=axis), axis).astype(np.int64, copy=False)
+    values = op.apply(a, axis=axis, keepdim=keepdim, index=index)
+    return ValuesIndices(values, Tensor._make(index if keepdim else index.squeeze(axis)))
 
 
 def max(a: Tensor, dim: int | None = None, keepdim: bool = False) -> Any:  # noqa: A001
-    """The largest element; with ``dim``, a ``(values, indices)`` pair along that dimension."""
+    """The largest element (ties share the gradient); with ``dim``, a ``(values, indices)``
+    pair along that dimension (the gradient goes to the index, the first maximum)."""
     return _extreme(Max, a, dim, keepdim)
 
 
 def min(a: Tensor, dim: int | None = None, keepdim: bool = False) -> Any:  # noqa: A001
-    """The smallest element; with ``dim``, a ``(values, indices)`` pair along that dimension."""
+    """The smallest element (ties share the gradient); with ``dim``, a ``(values, indices)``
+    pair along that dimension (the gradient goes to the index, the first minimum)."""
     return _extreme(Min, a, dim, keepdim)
 
 
@@ -141,22 +153,50 @@ def argmin(a: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
 
 
 def logsumexp(a: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
-    return LogSumExp.apply(a, axes=normalize_dims(dim, a.ndim, "logsumexp"), keepdim=keepdim)
+    """``log(sum(exp(a)))`` over ``dim`` (as in ``sum``), without overflow."""
+    return LogSumExp.apply(a, axes=_axes(dim, a.ndim, "logsumexp"), keepdim=keepdim)
 
 
 def var(a: Tensor, dim: Any = None, *, correction: int = 1, keepdim: bool = False) -> Tensor:
     """Variance over ``dim`` with ``correction`` (1: unbiased, as PyTorch's default)."""
-    axes = normalize_dims(dim, a.ndim, "var")
+    axes = _axes(dim, a.ndim, "var")
     count = int(np.prod([a.shape[i] for i in axes]))
     centred = a - mean(a, axes, keepdim=True)
     return sum(centred * centred, axes, keepdim=keepdim) / builtins.max(count - correction, 0)
 
 
 def norm(a: Tensor, p: float = 2.0) -> Tensor:
-    """The p-norm of all elements (p = 2: Euclidean; p = inf: largest absolute value)."""
-    if p == float("inf"):
+    """The p-norm of all elements, ``(sum |a|^p)^(1/p)``, like ``torch.linalg.vector_norm``.
+
+    ``p = inf`` gives the largest ``|a|`` and ``p = -inf`` the smallest (ties share the
+    gradient); ``p = 0`` the number of non-zero elements, a constant without gradient.
+    Elements equal to 0 get gradient 0 for every p, as in PyTorch (for ``p < 1`` the formula
+    would give ``inf * 0 = nan`` there), and so does every element when the norm is 0.
+    """
+    if isinstance(p, bool) or not isinstance(p, (int, float, np.number)):
+        raise TypeError(f"norm: p must be a number (or float('inf')), got {p!r}")
+    p = float(p)
+    if math.isnan(p):
+        raise ValueError("norm: p must not be nan")
+    if p == math.inf:
         return max(a.abs())
-    total = sum(a * a) if p == 2 else sum(a.abs() ** p)
-    if not total.data.any():  # a is all zeros: the norm is 0, and so is its gradient (as in
-        return total * 0.0  # PyTorch), where total ** (1 / p) would give 0 * inf = nan
+    if p == -math.inf:
+        return min(a.abs())
+    nonzero = a.data != 0
+    if p == 0:
+        dtype = a.dtype if a.dtype.kind == "f" else DEFAULT_DTYPE
+        return Tensor._make(np.asarray(np.count_nonzero(nonzero), dtype=dtype))
+    if not nonzero.all() and (p < 0 or not nonzero.any()):
+        # The norm is 0 (for p < 0, a single 0 makes sum |a|^p infinite), and so is its
+        # gradient; the formula would give nan. Still a function of ``a``, so it stays in
+        # the graph like any other result.
+        return sum(where(np.zeros(a.shape, dtype=bool), a, 0.0))
+    if p == 2:
+        total = sum(a * a)
+    elif p < 1 and not nonzero.all():
+        # Keep the zeros out of |a|^p, whose derivative p |a|^(p-1) is infinite there.
+        powered = where(nonzero, a, 1.0).abs() ** p
+        total = sum(where(nonzero, powered, 0.0))
+    else:
+        total = sum(a.abs() ** p)
     return total.sqrt() if p == 2 else total ** (1.0 / p)

@@ -13,7 +13,7 @@ from minigrad.tensor import Tensor
 
 
 class Adam(Optimizer):
-    """Adam (Kingma & Ba, 2015), exactly as ``torch.optim.Adam``.
+    """Adam (Kingma & Ba, 2015): the same update as ``torch.optim.Adam``.
 
     For each parameter ``p`` with gradient ``g``, at step t (1, 2, ...), with m, v (and
     v_max) starting at zero::
@@ -23,6 +23,10 @@ class Adam(Optimizer):
         v = beta2 * v + (1 - beta2) * g^2
         v_max = max(v_max, v)                     # amsgrad only; then v_max replaces v below
         p = p - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+
+    Results agree with PyTorch's to a few ulp of the parameters' magnitude, not bit for bit:
+    PyTorch fuses some of these multiply-adds, and its float32 ``sqrt`` on CPU is not
+    correctly rounded (it differs from numpy's, which is, in about one element in six).
 
     Args:
         params: tensors, or dicts of tensors and options (see ``Optimizer``).

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from minigrad.modes import enable_grad
+from minigrad.nn.utils import zero_grad_
 from minigrad.tensor import Tensor
 
 #: Marks a hyper-parameter that has no default and must be given.
@@ -89,12 +90,7 @@ class Optimizer:
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Clears the gradients of all parameters: to None (default), or to zeros in place."""
-        for group in self.param_groups:
-            for p in group["params"]:
-                if set_to_none:
-                    p.grad = None
-                elif p.grad is not None:
-                    p.grad.data[...] = 0
+        zero_grad_(self._all_params(), set_to_none)
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Updates every parameter that has a gradient; returns ``closure()`` if given
