@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from minigrad.gradcheck import numeric_gradient
 from rnn.kernels import gru, lstm, vanilla
 
 KINDS = ["lstm", "gru", "gru_after", "rnn_tanh", "rnn_relu"]
@@ -154,19 +155,6 @@ def test_matches_numpy_random_batches(lengths, kind, impl, reverse, hidden):
 # Backward against float64 central differences of the scalar loss.
 
 
-def numeric_grad(f, x, eps=1e-6):
-    g = np.zeros_like(x)
-    for i in np.ndindex(x.shape):
-        old = x[i]
-        x[i] = old + eps
-        up = f()
-        x[i] = old - eps
-        down = f()
-        x[i] = old
-        g[i] = (up - down) / (2 * eps)
-    return g
-
-
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("reverse", [False, True], ids=["fwd", "rev"])
 def test_gradients_finite_differences(kind, reverse):
@@ -177,7 +165,7 @@ def test_gradients_finite_differences(kind, reverse):
     _, saved = forward(kind, a, bs, reverse, "loop")
     grads = backward(kind, a, w, bs, reverse, "loop", saved)
     for name in grads:
-        num = numeric_grad(lambda: loss(kind, a, w, bs, reverse, "loop"), a[name])
+        num = numeric_gradient(lambda: loss(kind, a, w, bs, reverse, "loop"), a[name])
         np.testing.assert_allclose(grads[name], num, rtol=1e-6, atol=1e-8, err_msg=name)
 
 
@@ -188,7 +176,7 @@ def test_finite_difference_check_catches_a_wrong_gradient():
     _, saved = forward("lstm", a, bs, False, "loop")
     g = backward("lstm", a, w, bs, False, "loop", saved)["w_hh"]
     g[1, 2] *= 1.001
-    num = numeric_grad(lambda: loss("lstm", a, w, bs, False, "loop"), a["w_hh"])
+    num = numeric_gradient(lambda: loss("lstm", a, w, bs, False, "loop"), a["w_hh"])
     with pytest.raises(AssertionError):
         np.testing.assert_allclose(g, num, rtol=1e-6, atol=1e-8)
 
@@ -293,7 +281,7 @@ def test_rnn_cell(nonlinearity):
     np.testing.assert_allclose(h, np.tanh(a_) if nonlinearity == "tanh" else np.maximum(a_, 0))
     gh = rng.standard_normal((3, 5))
     ga = vanilla.rnn_cell_backward(gh, h, nonlinearity)
-    num = numeric_grad(lambda: float(np.sum(vanilla.rnn_cell_forward(a_, nonlinearity) * gh)),
+    num = numeric_gradient(lambda: float(np.sum(vanilla.rnn_cell_forward(a_, nonlinearity) * gh)),
                        a_)
     np.testing.assert_allclose(ga, num, rtol=1e-6, atol=1e-8)
 
@@ -335,12 +323,15 @@ def test_nan_propagates(dtype):
 
 
 def test_auto_dispatch_by_size():
-    assert lstm._choose("auto", 1, 32) == "loop"
-    assert lstm._choose("auto", 32, 128) == "blas"
-    assert gru._choose("auto", 1, 32) == "loop"
-    assert vanilla._choose("auto", 64, 256) == "blas"
+    from rnn.kernels._common import choose
+
+    assert choose("auto", 1 * 4 * 32 * 32, lstm.LOOP_MAX_WORK) == "loop"
+    assert choose("auto", 32 * 4 * 128 * 128, lstm.LOOP_MAX_WORK) == "blas"
+    assert choose("auto", 1 * 3 * 32 * 32, gru.LOOP_MAX_WORK) == "loop"
+    assert choose("auto", 64 * 256 * 256, vanilla.LOOP_MAX_WORK) == "blas"
+    assert choose("blas", 1, lstm.LOOP_MAX_WORK) == "blas"
     with pytest.raises(ValueError, match="impl"):
-        lstm._choose("fast", 1, 1)
+        choose("fast", 1, 1)
 
 
 def test_validation_errors():

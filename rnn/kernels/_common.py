@@ -43,6 +43,8 @@ __all__ = [
     "schedule",
     "check_float",
     "prev_rows",
+    "previous_step",
+    "choose",
     "matmul_rows",
     "last_rows",
     "steps",
@@ -195,6 +197,30 @@ def float_dtype(xw) -> np.dtype:
     return dt
 
 
+@njit(inline="always")
+def previous_step(batch_sizes, offsets, t, reverse):
+    """Where step t's rows read their state: (p0, nprev), rows ``p0 .. p0 + nprev`` of the
+    step processed just before it; step t's rows ``j >= nprev`` start from h0 instead.
+
+    Forward, that is step t - 1 (every row continues; none at t = 0). Reverse, step t + 1:
+    only its ``batch_sizes[t + 1]`` rows continue, the longer sequences start at step t."""
+    L = batch_sizes.shape[0]
+    if reverse:
+        return (offsets[t + 1], batch_sizes[t + 1]) if t + 1 < L else (0, 0)
+    return (offsets[t - 1], batch_sizes[t]) if t > 0 else (0, 0)
+
+
+def choose(impl: str, work: int, limit: int) -> str:
+    """The time-loop implementation for ``impl="auto"``: "loop" (one Numba kernel with a
+    hand-written GEMM) while a step's recurrent matmul has at most ``limit`` multiply-adds
+    (``work`` = N * G*H * H), "blas" (numpy matmul per step) above."""
+    if impl == "auto":
+        return "loop" if work <= limit else "blas"
+    if impl not in ("loop", "blas"):
+        raise ValueError(f"impl must be 'auto', 'loop' or 'blas', got {impl!r}")
+    return impl
+
+
 @kernel
 def prev_rows(hs, h0, batch_sizes, offsets, reverse, out):
     """Gather each packed row's previous state: out[r] = the h that row r's step read.
@@ -214,12 +240,7 @@ def prev_rows(hs, h0, batch_sizes, offsets, reverse, out):
     for t in range(L):
         r0 = offsets[t]
         B = batch_sizes[t]
-        if reverse:
-            nprev = batch_sizes[t + 1] if t + 1 < L else 0
-            p0 = offsets[t + 1] if t + 1 < L else 0
-        else:
-            nprev = B if t > 0 else 0
-            p0 = offsets[t - 1] if t > 0 else 0
+        p0, nprev = previous_step(batch_sizes, offsets, t, reverse)
         for j in range(B):
             if j < nprev:
                 for k in range(H):
@@ -244,11 +265,8 @@ def steps(sched: Schedule, reverse: bool):
     L = bs.shape[0]
     order = range(L - 1, -1, -1) if reverse else range(L)
     for t in order:
-        if reverse:
-            p0, nprev = (int(offs[t + 1]), int(bs[t + 1])) if t + 1 < L else (0, 0)
-        else:
-            p0, nprev = (int(offs[t - 1]), int(bs[t])) if t > 0 else (0, 0)
-        yield int(offs[t]), int(bs[t]), p0, nprev
+        p0, nprev = previous_step(bs, offs, t, reverse)
+        yield int(offs[t]), int(bs[t]), int(p0), int(nprev)
 
 
 @kernel

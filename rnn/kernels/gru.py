@@ -22,11 +22,13 @@ import numpy as np
 
 from ._common import (
     check_float,
+    choose,
     float_dtype,
     kernel,
     last_rows,
     matmul_rows,
     prev_rows,
+    previous_step,
     schedule,
     sigmoid_,
     steps,
@@ -178,12 +180,7 @@ def _bwd_loop(grad_hs, w_hh, w_rz, w_n, gates, hs, h0, hn, batch_sizes, offsets,
         t = s if reverse else L - 1 - s
         B = batch_sizes[t]
         r0 = offsets[t]
-        if reverse:
-            nprev = batch_sizes[t + 1] if t + 1 < L else 0
-            p0 = offsets[t + 1] if t + 1 < L else 0
-        else:
-            nprev = B if t > 0 else 0
-            p0 = offsets[t - 1] if t > 0 else 0
+        p0, nprev = previous_step(batch_sizes, offsets, t, reverse)
         _bwd_zn(grad_hs, gates, hs, h0, hn, r0, B, p0, nprev, after, dh, dm, grad_xw, ghw)
         if after:
             matmul_rows(ghw, 0, 0, B, w_hh, dm, 0)
@@ -191,14 +188,6 @@ def _bwd_loop(grad_hs, w_hh, w_rz, w_n, gates, hs, h0, hn, batch_sizes, offsets,
             matmul_rows(grad_xw, r0, 2 * H, B, w_n, drh, 0)
             _bwd_r(gates, hs, h0, r0, B, p0, nprev, drh, dh, grad_xw)
             matmul_rows(grad_xw, r0, 0, B, w_rz, dm, 0)
-
-
-def _choose(impl: str, n: int, hidden: int) -> str:
-    if impl == "auto":
-        return "loop" if n * hidden * 3 * hidden <= LOOP_MAX_WORK else "blas"
-    if impl not in ("loop", "blas"):
-        raise ValueError(f"impl must be 'auto', 'loop' or 'blas', got {impl!r}")
-    return impl
 
 
 def gru_forward(xw, w_hh, h0, batch_sizes, reverse: bool = False, b_hn=None, *,
@@ -236,7 +225,7 @@ def gru_forward(xw, w_hh, h0, batch_sizes, reverse: bool = False, b_hn=None, *,
     hwn = np.empty((N, H), dt)
     rh = np.empty((N, H), dt)
     bs, offs = sched.batch_sizes, sched.offsets
-    if _choose(impl, N, H) == "loop":
+    if choose(impl, N * 3 * H * H, LOOP_MAX_WORK) == "loop":
         w_a_t = np.ascontiguousarray((w_hh if after else w_hh[:2 * H]).T)
         w_n_t = np.ascontiguousarray(w_hh[2 * H:].T)
         _fwd_loop(xw, w_a_t, w_n_t, h, b, after, bs, offs, bool(reverse),
@@ -296,7 +285,7 @@ def gru_backward(grad_hs, grad_h_n, w_hh, h0, hs, gates, hn, batch_sizes,
     grad_xw = np.empty((T, 3 * H), dt)
     bs, offs = sched.batch_sizes, sched.offsets
     w_rz, w_n = np.ascontiguousarray(w_hh[:2 * H]), np.ascontiguousarray(w_hh[2 * H:])
-    if _choose(impl, N, H) == "loop":
+    if choose(impl, N * 3 * H * H, LOOP_MAX_WORK) == "loop":
         _bwd_loop(grad_hs, w_hh, w_rz, w_n, gates, hs, h0, hn, bs, offs, bool(reverse),
                   after, dh, dm, drh, grad_xw, ghw)
     else:

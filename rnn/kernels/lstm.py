@@ -27,11 +27,13 @@ import numpy as np
 
 from ._common import (
     check_float,
+    choose,
     float_dtype,
     kernel,
     last_rows,
     matmul_rows,
     prev_rows,
+    previous_step,
     schedule,
     sigmoid_,
     steps,
@@ -133,22 +135,9 @@ def _bwd_loop(grad_hs, w_hh, c0, cs, gates, batch_sizes, offsets, reverse, dh, d
     for s in range(L):
         t = s if reverse else L - 1 - s
         B = batch_sizes[t]
-        if reverse:
-            nprev = batch_sizes[t + 1] if t + 1 < L else 0
-            p0 = offsets[t + 1] if t + 1 < L else 0
-        else:
-            nprev = B if t > 0 else 0
-            p0 = offsets[t - 1] if t > 0 else 0
+        p0, nprev = previous_step(batch_sizes, offsets, t, reverse)
         _step_bwd(grad_hs, gates, cs, c0, offsets[t], B, p0, nprev, dh, dc, grad_xw)
         matmul_rows(grad_xw, offsets[t], 0, B, w_hh, dh, 0)
-
-
-def _choose(impl: str, n: int, hidden: int) -> str:
-    if impl == "auto":
-        return "loop" if n * hidden * 4 * hidden <= LOOP_MAX_WORK else "blas"
-    if impl not in ("loop", "blas"):
-        raise ValueError(f"impl must be 'auto', 'loop' or 'blas', got {impl!r}")
-    return impl
 
 
 def _check(xw, w_hh, h0, c0, batch_sizes):
@@ -188,7 +177,7 @@ def lstm_forward(xw, w_hh, h0, c0, batch_sizes, reverse: bool = False, *, impl: 
     h = h0.copy()
     c = c0.copy()
     hw = np.empty((sched.n, 4 * H), dt)
-    if _choose(impl, sched.n, H) == "loop":
+    if choose(impl, sched.n * 4 * H * H, LOOP_MAX_WORK) == "loop":
         w_hh_t = np.ascontiguousarray(w_hh.T)
         _fwd_loop(xw, w_hh_t, h, c, sched.batch_sizes, sched.offsets, bool(reverse),
                   hs, cs, gates, hw)
@@ -235,7 +224,7 @@ def lstm_backward(grad_hs, grad_h_n, grad_c_n, w_hh, h0, c0, hs, cs, gates, batc
           else check_float("grad_c_n", grad_c_n, dt, (N, H)).copy())
     grad_xw = np.empty((T, 4 * H), dt)
     bs, offs = sched.batch_sizes, sched.offsets
-    if _choose(impl, N, H) == "loop":
+    if choose(impl, N * 4 * H * H, LOOP_MAX_WORK) == "loop":
         _bwd_loop(grad_hs, w_hh, c0, cs, gates, bs, offs, bool(reverse), dh, dc, grad_xw)
     else:
         for r0, B, p0, nprev in reversed(list(steps(sched, reverse))):

@@ -15,6 +15,7 @@ import numpy as np
 
 from ._common import (
     check_float,
+    choose,
     float_dtype,
     kernel,
     last_rows,
@@ -109,14 +110,6 @@ def _relu(nonlinearity: str) -> bool:
     return nonlinearity == "relu"
 
 
-def _choose(impl: str, n: int, hidden: int) -> str:
-    if impl == "auto":
-        return "loop" if n * hidden * hidden <= LOOP_MAX_WORK else "blas"
-    if impl not in ("loop", "blas"):
-        raise ValueError(f"impl must be 'auto', 'loop' or 'blas', got {impl!r}")
-    return impl
-
-
 def rnn_forward(xw, w_hh, h0, batch_sizes, reverse: bool = False, nonlinearity: str = "tanh",
                 *, impl: str = "auto"):
     """Run the Elman RNN recurrence over a packed sequence.
@@ -144,7 +137,7 @@ def rnn_forward(xw, w_hh, h0, batch_sizes, reverse: bool = False, nonlinearity: 
     h = check_float("h0", h0, dt, (N, H)).copy()
     hs = np.empty((T, H), dt)
     hw = np.empty((N, H), dt)
-    if _choose(impl, N, H) == "loop":
+    if choose(impl, N * H * H, LOOP_MAX_WORK) == "loop":
         _fwd_loop(xw, np.ascontiguousarray(w_hh.T), h, sched.batch_sizes, sched.offsets,
                   bool(reverse), relu, hs, hw)
     else:
@@ -183,7 +176,7 @@ def rnn_backward(grad_hs, grad_h_n, w_hh, h0, hs, batch_sizes, reverse: bool = F
           else check_float("grad_h_n", grad_h_n, dt, (N, H)).copy())
     grad_xw = np.empty((T, H), dt)
     bs, offs = sched.batch_sizes, sched.offsets
-    if _choose(impl, N, H) == "loop":
+    if choose(impl, N * H * H, LOOP_MAX_WORK) == "loop":
         _bwd_loop(grad_hs, w_hh, hs, bs, offs, bool(reverse), relu, dh, grad_xw)
     else:
         for r0, B, _, _ in reversed(list(steps(sched, reverse))):
