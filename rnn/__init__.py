@@ -4,7 +4,7 @@ Shape legend everywhere: N batch, L length, D = 2 if bidirectional else 1, H_in 
 H hidden size.
 """
 
-from rnn import schedules
+from rnn import schedules, views
 from rnn.attention import BahdanauAttention, LuongAttention, lengths_to_mask
 from rnn.cells import GRUCell, LSTMCell, RNNCell
 from rnn.decoding import Decoded, Hypothesis, beam_search, greedy_decode, sample
@@ -30,4 +30,5 @@ __all__ = [
     "detach_state", "greedy_decode", "lengths_to_mask", "make_windows", "pack_padded_sequence",
     "pack_sequence", "pad_packed_sequence", "pad_sequence", "reorder_state", "sample",
     "schedules", "sequence_loss", "truncated_bptt", "unpack_sequence", "unpad_sequence",
+    "views",
 ]
