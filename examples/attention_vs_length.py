@@ -13,11 +13,9 @@ token accuracy per source-length bucket, for greedy decoding and for beam search
 
 from __future__ import annotations
 
-# ruff: noqa: E402  (the imports follow the BLAS setting below)
-import os
-
-for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")  # as in translate.py: small matrices, one thread
+# isort: off
+import _one_blas_thread  # noqa: F401  (first: one BLAS thread before numpy loads)
+# isort: on
 
 import argparse
 import sys

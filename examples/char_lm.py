@@ -40,12 +40,9 @@ uniform guess) to about 1.45 bpc on the held-out tail.
 
 from __future__ import annotations
 
-import os
-
-# The recurrent kernels multiply small matrices once per time step. OpenBLAS threads gain
-# little on those, and when the cores are shared their spin-waiting makes every step many
-# times slower. One thread, unless the caller chose otherwise (set before numpy loads).
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+# isort: off
+import _one_blas_thread  # noqa: F401  (first: one BLAS thread before numpy loads)
+# isort: on
 
 import argparse
 import importlib

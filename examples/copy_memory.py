@@ -32,14 +32,9 @@ gate biases drawn so that the cells start with memory time-scales spread over 1 
 
 from __future__ import annotations
 
-# ruff: noqa: E402  (the imports follow the BLAS setting below)
-import os
-
-# The matrices here are tiny (64 x 32); OpenBLAS's threads cost more than they save on them,
-# and on a busy 2-core machine they spin against each other (measured 15x slower per step,
-# worse with worker processes). Set before numpy is imported; an explicit setting wins.
-for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
+# isort: off
+import _one_blas_thread  # noqa: F401  (first: one BLAS thread before numpy loads)
+# isort: on
 
 import argparse
 import time

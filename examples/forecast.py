@@ -43,11 +43,9 @@ Default run (2 shared cores): about a minute; figures in the README.
 
 from __future__ import annotations
 
-import os
-
-# One OpenBLAS thread unless the caller chose otherwise: the per-step matrix products are
-# small, and spinning BLAS threads slow every step down badly when the cores are shared.
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+# isort: off
+import _one_blas_thread  # noqa: F401  (first: one BLAS thread before numpy loads)
+# isort: on
 
 import argparse
 import sys

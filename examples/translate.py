@@ -15,14 +15,9 @@ Tasks (``examples/tasks.py``): dates, en-fr-numbers, digits-en, reverse, sort, a
 
 from __future__ import annotations
 
-# ruff: noqa: E402  (the imports follow the BLAS setting below)
-import os
-
-# The matrices of these models are small (64 x 128); OpenBLAS's threads cost more than they
-# save on them, and on a busy 2-core machine they spin against each other (measured 20x
-# slower per step). Set before numpy is imported; an explicit setting wins.
-for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
+# isort: off
+import _one_blas_thread  # noqa: F401  (first: one BLAS thread before numpy loads)
+# isort: on
 
 import argparse
 import math
