@@ -36,11 +36,10 @@ from typing import Any
 import graphviz
 import numpy as np
 
-from minigrad import Tensor
+from minigrad import Tensor, viz
 from minigrad.viz import color_scale, to_dot
 from minigrad.viz.dot import CUT, RECURRENT
 from minigrad.viz.graph import Graph, build, fold, recurrent_edges
-from minigrad.viz.render import NO_DOT
 from rnn.cells import check_impl
 from rnn.gradflow import GradientFlow
 
@@ -191,20 +190,7 @@ def render_bptt(loss: Tensor | list[Tensor], path: str | pathlib.Path, model: An
     """``bptt_graph(loss, model, **kwargs)`` written to ``path`` (SVG, PNG, PDF, ...) by the
     Graphviz ``dot`` program; returns the path. The format defaults to the suffix of
     ``path`` (else SVG)."""
-    path = pathlib.Path(path)
-    suffix = path.suffix[1:].lower()
-    if format is None:
-        format = suffix if suffix in graphviz.FORMATS else "svg"
-    if not path.suffix:
-        path = path.with_suffix(f".{format}")
-    dot = bptt_graph(loss, model, **kwargs)
-    try:
-        data = dot.pipe(format=format)
-    except graphviz.ExecutableNotFound as err:
-        raise RuntimeError(NO_DOT) from err
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-    return path
+    return viz.write(bptt_graph(loss, model, **kwargs), path, format)
 
 
 def _cut_labels(cuts: Any) -> dict[Tensor, str]:

@@ -15,7 +15,9 @@ that a case really exercises the op it claims to test.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -143,3 +145,14 @@ def check_same_error(shapes: Sequence[Any], fn: Callable, ref: Callable) -> Base
             f"minigrad raises {type(err).__name__}, numpy raises {expected_type.__name__}"
         return err
     raise AssertionError(f"minigrad does not raise; numpy raises {expected_type.__name__}")
+
+
+@contextmanager
+def recursion_limit(limit: int) -> Iterator[None]:
+    """Lowers Python's recursion limit inside the block: a recursive graph walk would fail."""
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(limit)
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(old)

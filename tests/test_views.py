@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import re
 import shutil
-import sys
-from contextlib import contextmanager
 
 import numpy as np
 import pytest
+from helpers import recursion_limit
 
 import minigrad as mg
 import rnn
@@ -22,16 +21,6 @@ TOOLTIP = r'tooltip=(?:"([^"]*)"|([^\s\]]+))'
 LAYER_DIRECTIONS = ("l0", "l0_reverse", "l1", "l1_reverse")
 PARAMS = [f"{w}_l{k}{s}" for k in (0, 1) for s in ("", "_reverse")
           for w in ("weight_ih", "weight_hh", "bias")]
-
-
-@contextmanager
-def recursion_limit(limit: int):
-    old = sys.getrecursionlimit()
-    sys.setrecursionlimit(limit)
-    try:
-        yield
-    finally:
-        sys.setrecursionlimit(old)
 
 
 def clusters(source: str) -> dict[str, dict[str, str]]:

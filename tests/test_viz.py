@@ -10,11 +10,10 @@ import os
 import pathlib
 import re
 import shutil
-import sys
-from contextlib import contextmanager
 
 import numpy as np
 import pytest
+from helpers import recursion_limit
 
 import minigrad as mg
 from minigrad import nn, viz
@@ -69,16 +68,6 @@ def find_node(source: str, first_line: str) -> str:
     ids = [i for i in node_ids(source) if label_of(source, i).split("\\n")[0] == first_line]
     assert len(ids) == 1, (first_line, ids)
     return ids[0]
-
-
-@contextmanager
-def recursion_limit(limit: int):
-    old = sys.getrecursionlimit()
-    sys.setrecursionlimit(limit)
-    try:
-        yield
-    finally:
-        sys.setrecursionlimit(old)
 
 
 # ---------------------------------------------------------------- small graphs, golden text

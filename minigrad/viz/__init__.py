@@ -26,6 +26,6 @@ and each step in ``t=<t>``.
 
 from minigrad.viz.colors import color_scale
 from minigrad.viz.dot import to_dot
-from minigrad.viz.render import render
+from minigrad.viz.render import render, write
 
-__all__ = ["color_scale", "render", "to_dot"]
+__all__ = ["color_scale", "render", "to_dot", "write"]

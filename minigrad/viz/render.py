@@ -37,6 +37,13 @@ def render(root: Any, path: str | pathlib.Path, format: str | None = None,
         >>> render(loss, "/tmp/graph.png", params=model)  # doctest: +SKIP
         PosixPath('/tmp/graph.png')
     """
+    return write(to_dot(root, **to_dot_kwargs), path, format)
+
+
+def write(graph: graphviz.Digraph, path: str | pathlib.Path,
+          format: str | None = None) -> pathlib.Path:
+    """Writes an already built graph (e.g. from ``to_dot``) to ``path`` with ``dot``;
+    ``path`` and ``format`` as in ``render``. Returns the file's path."""
     path = pathlib.Path(path)
     suffix = path.suffix[1:].lower()
     if format is None:
@@ -47,7 +54,6 @@ def render(root: Any, path: str | pathlib.Path, format: str | None = None,
         path = path.with_suffix(f".{format}")
     if shutil.which("dot") is None:
         raise RuntimeError(NO_DOT)
-    graph = to_dot(root, **to_dot_kwargs)
     try:
         data = graph.pipe(format=format)
     except graphviz.ExecutableNotFound as err:
