@@ -8,6 +8,12 @@ give the gradients of x, W_ih and b.
 Shapes: T total packed rows (sum of lengths), N batch, H_in input size, H hidden size,
 G gates (RNN 1, GRU 3, LSTM 4). ``batch_sizes`` (L,) is the packing schedule.
 
+Leading axes. x may be a padded batch (L, N, H_in) rather than packed rows (T, H_in), and the
+states (1, N, H) rather than (N, H): the op flattens the leading axes itself (a free numpy
+reshape) and returns hs as (L, N, H) and h_n (c_n) in the shape of h0. A single-layer,
+single-direction layer on a padded batch thus needs no reshape, index or stack node around
+its one op (each node costs microseconds to build and to walk back).
+
 An optional ``probe`` (see ``rnn.gradflow``) receives the gate activations after the forward
 and every step's dL/dh_t during the backward; it is None unless a ``GradientFlow`` records.
 """
@@ -19,6 +25,21 @@ import numpy as np
 from minigrad.autograd import Function
 from rnn import kernels
 from rnn.gradflow import state_gradients
+from rnn.kernels._common import schedule
+
+
+def _rows(a: np.ndarray | None) -> np.ndarray | None:
+    """(..., K) -> (rows, K): e.g. a padded (L, N, K) batch as its L*N packed rows."""
+    return None if a is None else a.reshape(-1, a.shape[-1])
+
+
+def _shaped(a: np.ndarray, like: tuple, width: int) -> np.ndarray:
+    """(rows, width) back to the leading axes of the shape ``like``."""
+    return a.reshape(*like[:-1], width)
+
+
+def _reshaped(a: np.ndarray | None, shape: tuple) -> np.ndarray | None:
+    return None if a is None else a.reshape(shape)
 
 
 def _project(x: np.ndarray, w_ih: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -47,17 +68,23 @@ class LSTMSequence(Function):
 
     def forward(self, x, h0, c0, w_ih, w_hh, b, batch_sizes=None, reverse=False, probe=None):
         self.batch_sizes, self.reverse, self.probe = batch_sizes, reverse, probe
+        self.sched = schedule(batch_sizes)  # validated once, for the forward and backward
+        self.shapes = x.shape, h0.shape
+        x, h0, c0 = _rows(x), _rows(h0), _rows(c0)
         hs, cs, gates, h_n, c_n = kernels.lstm_forward(
-            _project(x, w_ih, b), w_hh, h0, c0, batch_sizes, reverse)
+            _project(x, w_ih, b), w_hh, h0, c0, self.sched, reverse)
         self.save(x, h0, c0, w_ih, w_hh, hs, cs, gates)
         if probe is not None:
             probe.packed_gates(gates)
-        return hs, h_n, c_n
+        x_shape, h_shape = self.shapes
+        H = h_n.shape[-1]
+        return _shaped(hs, x_shape, H), _shaped(h_n, h_shape, H), _shaped(c_n, h_shape, H)
 
     def backward(self, grad_hs, grad_h_n, grad_c_n):
         x, h0, c0, w_ih, w_hh, hs, cs, gates = self.saved
+        grad_hs, grad_h_n, grad_c_n = _rows(grad_hs), _rows(grad_h_n), _rows(grad_c_n)
         grad_xw, grad_h0, grad_c0, grad_w_hh = kernels.lstm_backward(
-            grad_hs, grad_h_n, grad_c_n, w_hh, h0, c0, hs, cs, gates, self.batch_sizes,
+            grad_hs, grad_h_n, grad_c_n, w_hh, h0, c0, hs, cs, gates, self.sched,
             self.reverse)
         if self.probe is not None:
             self.probe.packed_state_grads(state_gradients(
@@ -65,7 +92,9 @@ class LSTMSequence(Function):
                 self.reverse))
         needs = self.needs_grad
         grad_x, grad_w_ih, grad_b = _input_grads(grad_xw, x, w_ih, (needs[0], needs[3], needs[5]))
-        return grad_x, grad_h0, grad_c0, grad_w_ih, grad_w_hh, grad_b
+        x_shape, h_shape = self.shapes
+        return (_reshaped(grad_x, x_shape), grad_h0.reshape(h_shape), grad_c0.reshape(h_shape),
+                grad_w_ih, grad_w_hh, grad_b)
 
 
 class GRUSequence(Function):
@@ -78,24 +107,32 @@ class GRUSequence(Function):
     def forward(self, x, h0, w_ih, w_hh, b, b_hn=None, batch_sizes=None, reverse=False,
                 probe=None):
         self.batch_sizes, self.reverse, self.probe = batch_sizes, reverse, probe
+        self.sched = schedule(batch_sizes)  # validated once, for the forward and backward
+        self.shapes = x.shape, h0.shape
+        x, h0 = _rows(x), _rows(h0)
         hs, gates, hn, h_n = kernels.gru_forward(
-            _project(x, w_ih, b), w_hh, h0, batch_sizes, reverse, b_hn)
+            _project(x, w_ih, b), w_hh, h0, self.sched, reverse, b_hn)
         self.save(x, h0, w_ih, w_hh, hs, gates, hn)
         if probe is not None:
             probe.packed_gates(gates)
-        return hs, h_n
+        x_shape, h_shape = self.shapes
+        H = h_n.shape[-1]
+        return _shaped(hs, x_shape, H), _shaped(h_n, h_shape, H)
 
     def backward(self, grad_hs, grad_h_n):
         x, h0, w_ih, w_hh, hs, gates, hn = self.saved
+        grad_hs, grad_h_n = _rows(grad_hs), _rows(grad_h_n)
         grad_xw, grad_h0, grad_w_hh, grad_b_hn = kernels.gru_backward(
-            grad_hs, grad_h_n, w_hh, h0, hs, gates, hn, self.batch_sizes, self.reverse)
+            grad_hs, grad_h_n, w_hh, h0, hs, gates, hn, self.sched, self.reverse)
         if self.probe is not None:
             self.probe.packed_state_grads(state_gradients(
                 "GRU", grad_xw, grad_hs, grad_h_n, w_hh, gates, hn, self.batch_sizes,
                 self.reverse))
         needs = self.needs_grad
         grad_x, grad_w_ih, grad_b = _input_grads(grad_xw, x, w_ih, (needs[0], needs[2], needs[4]))
-        grads = (grad_x, grad_h0, grad_w_ih, grad_w_hh, grad_b)
+        x_shape, h_shape = self.shapes
+        grads = (_reshaped(grad_x, x_shape), grad_h0.reshape(h_shape), grad_w_ih, grad_w_hh,
+                 grad_b)
         return grads if hn is None else (*grads, grad_b_hn)
 
 
@@ -109,22 +146,29 @@ class RNNSequence(Function):
     def forward(self, x, h0, w_ih, w_hh, b, batch_sizes=None, reverse=False,
                 nonlinearity="tanh", probe=None):
         self.batch_sizes, self.reverse, self.nonlinearity = batch_sizes, reverse, nonlinearity
+        self.sched = schedule(batch_sizes)  # validated once, for the forward and backward
         self.probe = probe
-        hs, h_n = kernels.rnn_forward(_project(x, w_ih, b), w_hh, h0, batch_sizes, reverse,
+        self.shapes = x.shape, h0.shape
+        x, h0 = _rows(x), _rows(h0)
+        hs, h_n = kernels.rnn_forward(_project(x, w_ih, b), w_hh, h0, self.sched, reverse,
                                       nonlinearity)
         self.save(x, h0, w_ih, w_hh, hs)
         if probe is not None:
             probe.packed_gates(hs)
-        return hs, h_n
+        x_shape, h_shape = self.shapes
+        H = h_n.shape[-1]
+        return _shaped(hs, x_shape, H), _shaped(h_n, h_shape, H)
 
     def backward(self, grad_hs, grad_h_n):
         x, h0, w_ih, w_hh, hs = self.saved
+        grad_hs, grad_h_n = _rows(grad_hs), _rows(grad_h_n)
         grad_xw, grad_h0, grad_w_hh = kernels.rnn_backward(
-            grad_hs, grad_h_n, w_hh, h0, hs, self.batch_sizes, self.reverse, self.nonlinearity)
+            grad_hs, grad_h_n, w_hh, h0, hs, self.sched, self.reverse, self.nonlinearity)
         if self.probe is not None:
             self.probe.packed_state_grads(state_gradients(
                 "RNN", grad_xw, grad_hs, grad_h_n, w_hh, None, None, self.batch_sizes,
                 self.reverse))
         needs = self.needs_grad
         grad_x, grad_w_ih, grad_b = _input_grads(grad_xw, x, w_ih, (needs[0], needs[2], needs[4]))
-        return grad_x, grad_h0, grad_w_ih, grad_w_hh, grad_b
+        x_shape, h_shape = self.shapes
+        return _reshaped(grad_x, x_shape), grad_h0.reshape(h_shape), grad_w_ih, grad_w_hh, grad_b

@@ -11,8 +11,9 @@ Shape legend: N batch, L length, D = 2 if bidirectional else 1, H_in input size,
   sequence's state at its own last valid step.
 
 Everything runs on the packed layout: a padded batch is packed with every sequence of length L,
-which costs nothing (a reshape). Scope labels ``l<k>`` / ``l<k>_reverse`` (and ``t=<t>`` per
-step with ``impl="composed"``) let the graph renderer draw the unrolled network.
+which costs nothing (a reshape; the fused ops do it themselves, see ``rnn.fused``). Scope
+labels ``l<k>`` / ``l<k>_reverse`` (and ``t=<t>`` per step with ``impl="composed"``) let the
+graph renderer draw the unrolled network.
 """
 
 from __future__ import annotations
@@ -107,8 +108,10 @@ class _RecurrentLayer(nn.Module):
         return text
 
     def _weights(self, layer: int, suffix: str) -> Weights:
+        params = self._parameters  # a dict lookup: getattr's miss (no bias) raises inside
+
         def get(name: str) -> Tensor | None:
-            return getattr(self, f"{name}_l{layer}{suffix}", None)
+            return params.get(f"{name}_l{layer}{suffix}")
 
         b_hn = candidate_hidden_bias(get("bias_hn"), self.reset_after, get("weight_hh"))
         return Weights(get("weight_ih"), get("weight_hh"), get("bias"), b_hn)
@@ -122,16 +125,22 @@ class _RecurrentLayer(nn.Module):
         if sorted_indices is not None:  # states follow the caller's order; packing sorted it
             states = [s[:, sorted_indices] for s in states]
 
+        # A fused op takes a state with leading axes, (1, N, H), and returns h_n (c_n) in
+        # that shape: with one layer and one direction, the states go in and out whole, with
+        # no index or stack node (see ``rnn.fused``). The other paths take (N, H) states.
+        whole_states = self.impl == "fused" and self.num_layers * self.num_directions == 1
+
         finals: list[list[Tensor]] = [[] for _ in states]
         layer_input = data
         for layer in range(self.num_layers):
             outputs = []
             for direction, suffix in enumerate(self._suffixes()):
                 index = layer * self.num_directions + direction
+                own = states if whole_states else [s[index] for s in states]
+                h0, c0 = own[0], (own[1] if self.mode == "LSTM" else None)
                 with mg.scope(f"l{layer}{suffix}"):
                     hs, h_n, c_n = run_direction(
-                        self.mode, self.impl, layer_input, states[0][index],
-                        states[1][index] if self.mode == "LSTM" else None,
+                        self.mode, self.impl, layer_input, h0, c0,
                         self._weights(layer, suffix), batch_sizes, reverse=bool(direction),
                         nonlinearity=self.nonlinearity)
                 outputs.append(hs)
@@ -145,7 +154,7 @@ class _RecurrentLayer(nn.Module):
                 output = F.dropout(output, self.dropout)
             layer_input = output
 
-        final_states = [mg.stack(f) for f in finals]
+        final_states = [f[0] if whole_states else mg.stack(f) for f in finals]
         if sorted_indices is not None:
             unsorted = np.argsort(sorted_indices)
             final_states = [s[:, unsorted] for s in final_states]
@@ -176,7 +185,8 @@ class _RecurrentLayer(nn.Module):
         return (output[:, 0] if self.batch_first and input.ndim == 2 else output[0]), state
 
     def _packed_input(self, input: Any) -> tuple[Tensor, np.ndarray, np.ndarray | None, Any]:
-        """The input as packed rows (T, H_in), with its schedule and how to shape results."""
+        """The input as packed rows (T, H_in) (for the fused ops a padded batch stays
+        (L, N, H_in)), with its schedule and how to shape results."""
         name = type(self).__name__
         if isinstance(input, PackedSequence):
             data, batch_sizes = input.data, np.asarray(input.batch_sizes, dtype=np.int64)
@@ -198,7 +208,11 @@ class _RecurrentLayer(nn.Module):
             length, batch = input.shape[:2]
             if length == 0 or batch == 0:
                 raise ValueError(f"{name}: empty input of shape {input.shape}")
-            data = input.reshape(length * batch, input.shape[2])
+            # The fused ops flatten a padded (L, N, H_in) batch into packed rows themselves
+            # (see ``rnn.fused``), and their output is then (L, N, .) too: no reshape node on
+            # either side. The composed and stepwise paths walk packed rows (T, H_in).
+            data = input if self.impl == "fused" else input.reshape(length * batch,
+                                                                   input.shape[2])
             batch_sizes = np.full(length, batch, dtype=np.int64)
             sorted_indices = None
         if data.shape[-1] != self.input_size:
@@ -211,9 +225,8 @@ class _RecurrentLayer(nn.Module):
         name = type(self).__name__
         count = self.num_layers * self.num_directions
         n_states = 2 if self.mode == "LSTM" else 1
-        if hx is None:
-            return [mg.zeros(count, batch, self.hidden_size, dtype=dtype)
-                    for _ in range(n_states)]
+        if hx is None:  # one constant zero array serves h_0 and c_0: nothing writes to it
+            return [mg.zeros(count, batch, self.hidden_size, dtype=dtype)] * n_states
         if self.mode == "LSTM":
             if not isinstance(hx, (tuple, list)) or len(hx) != 2:
                 raise TypeError(f"{name}: hx must be a tuple (h_0, c_0)")

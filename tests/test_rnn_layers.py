@@ -818,3 +818,12 @@ def test_layer_matches_torch_including_bias_false(mode, bias):
     (padded * mg.tensor(weights)).sum().backward()
     (padded_t * torch.tensor(weights)).sum().backward()
     np.testing.assert_allclose(x.grad.data, x_t.grad.numpy(), **F64)
+
+
+def test_one_fused_layer_on_a_padded_batch_is_one_graph_node():
+    """The fast path: no reshape, index or stack nodes around the fused op (see layers.py)."""
+    lstm = build("LSTM")
+    output, (h_n, c_n) = lstm(rand(L, N, H_IN, seed=3))
+    assert output.grad_fn is h_n.grad_fn is c_n.grad_fn
+    assert output.grad_fn.name == "lstm_sequence"
+    assert all(t.grad_fn is None for t in output.grad_fn.inputs)

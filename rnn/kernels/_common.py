@@ -160,7 +160,12 @@ def _offsets(batch_sizes, offsets):
 
 
 def schedule(batch_sizes) -> Schedule:
-    """Validate ``batch_sizes`` (1-D, positive, non-increasing) and build its Schedule."""
+    """Validate ``batch_sizes`` (1-D, positive, non-increasing) and build its Schedule.
+
+    A Schedule is returned as it is: a caller that runs a forward and a backward over the
+    same batch (``rnn.fused``) builds it once and passes it to both kernels."""
+    if isinstance(batch_sizes, Schedule):
+        return batch_sizes
     bs = np.ascontiguousarray(batch_sizes, dtype=np.int64)
     if bs.ndim != 1 or bs.shape[0] == 0:
         raise ValueError(f"batch_sizes must be a non-empty 1-D array, got shape {bs.shape}")
