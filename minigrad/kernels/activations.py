@@ -14,6 +14,7 @@ Shape legend: ``*`` is any shape (including 0-d); outputs have the shape and dty
 """
 
 import math
+from typing import Any
 
 import numpy as np
 from llvmlite import ir
@@ -155,11 +156,17 @@ def _unary(kernel, x: np.ndarray) -> np.ndarray:
     return out
 
 
-def _binary(kernel, y: np.ndarray, grad_y: np.ndarray) -> np.ndarray:
+def check_output_and_grad(y: np.ndarray, grad_y: Any) -> tuple[np.ndarray, np.ndarray]:
+    """A forward output and its gradient as float arrays of one dtype and one shape."""
     y = check_float(y, "y")
     grad_y = check_float(np.asarray(grad_y, dtype=y.dtype), "grad_y")
     if grad_y.shape != y.shape:
         raise ValueError(f"grad_y shape {grad_y.shape} does not match y shape {y.shape}")
+    return y, grad_y
+
+
+def _binary(kernel, y: np.ndarray, grad_y: np.ndarray) -> np.ndarray:
+    y, grad_y = check_output_and_grad(y, grad_y)
     out = np.empty_like(y)
     kernel(_flat(y), _flat(grad_y), _flat(out))
     return out

@@ -22,7 +22,7 @@ import math
 import numpy as np
 from numba import njit
 
-from minigrad.kernels.activations import check_float, scalar_exp
+from minigrad.kernels.activations import check_float, check_output_and_grad, scalar_exp
 
 _FOLD_MIN = 128  # rows shorter than this are reduced with scalar accumulators only
 
@@ -208,10 +208,7 @@ def _rowwise(kernel, x: np.ndarray) -> np.ndarray:
 
 
 def _rowwise_backward(kernel, y: np.ndarray, grad_y: np.ndarray) -> np.ndarray:
-    y = check_float(y, "y")
-    grad_y = check_float(np.asarray(grad_y, dtype=y.dtype), "grad_y")
-    if grad_y.shape != y.shape:
-        raise ValueError(f"grad_y shape {grad_y.shape} does not match y shape {y.shape}")
+    y, grad_y = check_output_and_grad(y, grad_y)
     out = np.empty_like(y)
     if y.size:
         kernel(as_rows(y), as_rows(grad_y), as_rows(out))
