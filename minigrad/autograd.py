@@ -122,7 +122,7 @@ class Function:
         Otherwise a loss kept alive, e.g. until the next iteration's forward replaces it,
         would keep every activation of its graph in memory."""
         self.saved = None
-        self.inputs = tuple(t if t.grad_fn is None else FreedTensor(t) for t in self.inputs)
+        self.inputs = tuple([t if t.grad_fn is None else FreedTensor(t) for t in self.inputs])
 
     @classmethod
     def apply(cls, *inputs: Tensor, **options: Any) -> Any:
@@ -275,7 +275,7 @@ def _initial_gradient(root: Tensor, gradient: Any) -> np.ndarray:
             raise RuntimeError(
                 f"backward() needs a `gradient` argument for a non-scalar tensor of shape "
                 f"{root.shape}; pass d(loss)/d(this tensor), or reduce it first (e.g. .sum())")
-        return np.ones_like(root.data)
+        return np.ones(root.data.shape, root.data.dtype)  # (np.ones_like is 3x slower)
     grad = gradient.data if isinstance(gradient, Tensor) else np.asarray(gradient)
     if grad.shape != root.shape:
         raise RuntimeError(

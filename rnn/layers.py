@@ -226,7 +226,7 @@ class _RecurrentLayer(nn.Module):
         count = self.num_layers * self.num_directions
         n_states = 2 if self.mode == "LSTM" else 1
         if hx is None:  # one constant zero array serves h_0 and c_0: nothing writes to it
-            return [mg.zeros(count, batch, self.hidden_size, dtype=dtype)] * n_states
+            return [Tensor._make(np.zeros((count, batch, self.hidden_size), dtype))] * n_states
         if self.mode == "LSTM":
             if not isinstance(hx, (tuple, list)) or len(hx) != 2:
                 raise TypeError(f"{name}: hx must be a tuple (h_0, c_0)")

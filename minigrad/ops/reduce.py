@@ -22,6 +22,18 @@ def _keepdim_shape(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[int, 
     return tuple(1 if i in axes else n for i, n in enumerate(shape))
 
 
+def _spread(grad: np.ndarray, kept_shape: tuple[int, ...], shape: tuple[int, ...]
+            ) -> np.ndarray:
+    """The gradient of a reduction, (kept_shape) -> (shape): each value repeated over the
+    reduced axes. A read-only view with stride 0 along those axes, as ``np.broadcast_to``
+    makes, built directly at half its cost (every loss ends in a reduction)."""
+    kept = np.ascontiguousarray(grad).reshape(kept_shape)
+    strides = [0 if k != n else s for k, n, s in zip(kept_shape, shape, kept.strides, strict=True)]
+    view = np.ndarray(shape, kept.dtype, kept, 0, strides)
+    view.flags.writeable = False
+    return view
+
+
 class Sum(Function):
     def forward(self, a, axes=(), keepdim=False):
         self.in_shape = a.shape
@@ -29,7 +41,7 @@ class Sum(Function):
         return a.sum(axis=axes, keepdims=keepdim)
 
     def backward(self, grad):
-        return np.broadcast_to(grad.reshape(self.kept_shape), self.in_shape)
+        return _spread(grad, self.kept_shape, self.in_shape)
 
 
 class Mean(Function):
@@ -40,7 +52,7 @@ class Mean(Function):
         return a.mean(axis=axes, keepdims=keepdim)
 
     def backward(self, grad):
-        return np.broadcast_to(grad.reshape(self.kept_shape) / self.count, self.in_shape)
+        return _spread(grad / self.count, self.kept_shape, self.in_shape)
 
 
 class Max(Function):

@@ -111,6 +111,8 @@ def _is_basic(index: Any) -> bool:
 # ------------------------------------------------------------------ functions
 def reshape(a: Tensor, *shape: Any) -> Tensor:
     """Same data in a new shape (one dimension may be -1)."""
+    if shape == a.data.shape:  # already that shape, given as ints: no node (and no checks)
+        return a
     target = _resolve_shape(shape_arg(shape, "reshape"), a)
     if target == a.shape:
         return a

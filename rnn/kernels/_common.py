@@ -29,6 +29,7 @@ schedule backwards with a gradient buffer ``dh`` (N, H) that ends as grad_h0.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -42,6 +43,7 @@ __all__ = [
     "Schedule",
     "schedule",
     "check_float",
+    "output_grad",
     "prev_rows",
     "previous_step",
     "choose",
@@ -169,6 +171,16 @@ def schedule(batch_sizes) -> Schedule:
     bs = np.ascontiguousarray(batch_sizes, dtype=np.int64)
     if bs.ndim != 1 or bs.shape[0] == 0:
         raise ValueError(f"batch_sizes must be a non-empty 1-D array, got shape {bs.shape}")
+    return _schedule_of(bs.tobytes())
+
+
+@functools.lru_cache(maxsize=256)
+def _schedule_of(key: bytes) -> Schedule:
+    """The Schedule of the int64 ``batch_sizes`` whose bytes are ``key``, built once: training
+    repeats the same few shapes, and a step's forward and backward share it (nothing writes
+    to a Schedule's arrays)."""
+    # A writable copy: Numba types read-only arrays apart (each kernel would compile twice).
+    bs = np.frombuffer(key, dtype=np.int64).copy()
     offsets = np.empty_like(bs)
     total = _offsets(bs, offsets)
     if total < 0:
@@ -192,6 +204,15 @@ def check_float(name: str, a, dtype, shape: tuple) -> np.ndarray:
     if a.shape != shape:
         raise ValueError(f"{name}: expected shape {shape}, got {a.shape}")
     return np.ascontiguousarray(a)
+
+
+def output_grad(name: str, grad, dtype, shape: tuple, copy: bool = False) -> np.ndarray:
+    """The gradient reaching one output of a recurrence, checked as by ``check_float``:
+    zeros for None, and a copy when ``copy`` (the kernel accumulates into it)."""
+    if grad is None:
+        return np.zeros(shape, dtype)
+    grad = check_float(name, grad, dtype, shape)
+    return grad.copy() if copy else grad
 
 
 def float_dtype(xw) -> np.dtype:

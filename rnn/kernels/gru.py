@@ -27,6 +27,7 @@ from ._common import (
     kernel,
     last_rows,
     matmul_rows,
+    output_grad,
     prev_rows,
     previous_step,
     schedule,
@@ -248,7 +249,7 @@ def gru_forward(xw, w_hh, h0, batch_sizes, reverse: bool = False, b_hn=None, *,
 
 
 def gru_backward(grad_hs, grad_h_n, w_hh, h0, hs, gates, hn, batch_sizes,
-                 reverse: bool = False, *, impl: str = "auto"):
+                 reverse: bool = False, *, impl: str = "auto", check: bool = True):
     """Gradients of the GRU recurrence, given the forward's saved arrays.
 
     Args:
@@ -258,6 +259,8 @@ def gru_backward(grad_hs, grad_h_n, w_hh, h0, hs, gates, hn, batch_sizes,
             hn: (T_total, H) or None, as returned by ``gru_forward`` (hn given <=> reset_after);
             batch_sizes (L,) and reverse as given to it.
         impl: as in ``gru_forward``.
+        check: validate w_hh, h0 and the saved arrays; ``rnn.fused`` passes False for the
+            arrays its own forward checked or made (the gradients are always checked).
 
     Returns:
         grad_xw: (T_total, 3H) gradient w.r.t. xw (= w.r.t. r, z, n pre-activations).
@@ -265,20 +268,22 @@ def gru_backward(grad_hs, grad_h_n, w_hh, h0, hs, gates, hn, batch_sizes,
         grad_w_hh: (3H, H), a GEMM over all steps per gate block.
         grad_b_hn: (H,) for reset_after, else None.
     """
-    dt = float_dtype(hs)
     sched = schedule(batch_sizes)
     H = np.shape(w_hh)[-1]
     N, T = sched.n, sched.total
     after = hn is not None
-    w_hh = check_float("w_hh", w_hh, dt, (3 * H, H))
-    h0 = check_float("h0", h0, dt, (N, H))
-    hs = check_float("hs", hs, dt, (T, H))
-    gates = check_float("gates", gates, dt, (T, 3 * H))
-    hn = check_float("hn", hn, dt, (T, H)) if after else np.empty((0, H), dt)
-    grad_hs = (np.zeros((T, H), dt) if grad_hs is None
-               else check_float("grad_hs", grad_hs, dt, (T, H)))
-    dh = (np.zeros((N, H), dt) if grad_h_n is None
-          else check_float("grad_h_n", grad_h_n, dt, (N, H)).copy())
+    if check:
+        dt = float_dtype(hs)
+        w_hh = check_float("w_hh", w_hh, dt, (3 * H, H))
+        h0 = check_float("h0", h0, dt, (N, H))
+        hs = check_float("hs", hs, dt, (T, H))
+        gates = check_float("gates", gates, dt, (T, 3 * H))
+        hn = check_float("hn", hn, dt, (T, H)) if after else None
+    dt = hs.dtype
+    if not after:
+        hn = np.empty((0, H), dt)
+    grad_hs = output_grad("grad_hs", grad_hs, dt, (T, H))
+    dh = output_grad("grad_h_n", grad_h_n, dt, (N, H), copy=True)
     dm = np.zeros((N, H), dt)
     drh = np.empty((N, H), dt)
     ghw = np.empty((N, 3 * H), dt)

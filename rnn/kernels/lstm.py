@@ -32,6 +32,7 @@ from ._common import (
     kernel,
     last_rows,
     matmul_rows,
+    output_grad,
     prev_rows,
     previous_step,
     schedule,
@@ -190,7 +191,7 @@ def lstm_forward(xw, w_hh, h0, c0, batch_sizes, reverse: bool = False, *, impl: 
 
 
 def lstm_backward(grad_hs, grad_h_n, grad_c_n, w_hh, h0, c0, hs, cs, gates, batch_sizes,
-                  reverse: bool = False, *, impl: str = "auto"):
+                  reverse: bool = False, *, impl: str = "auto", check: bool = True):
     """Gradients of the LSTM recurrence, given the forward's saved arrays.
 
     Args:
@@ -199,6 +200,8 @@ def lstm_backward(grad_hs, grad_h_n, grad_c_n, w_hh, h0, c0, hs, cs, gates, batc
         w_hh: (4H, H); h0, c0: (N, H); hs, cs: (T_total, H); gates: (T_total, 4H) as
             returned by ``lstm_forward``; batch_sizes (L,) and reverse as given to it.
         impl: as in ``lstm_forward``.
+        check: validate w_hh, h0, c0 and the saved arrays; ``rnn.fused`` passes False for
+            the arrays its own forward checked or made (the gradients are always checked).
 
     Returns:
         grad_xw: (T_total, 4H) gradient w.r.t. xw (= w.r.t. the gate pre-activations; the
@@ -206,22 +209,21 @@ def lstm_backward(grad_hs, grad_h_n, grad_c_n, w_hh, h0, c0, hs, cs, gates, batc
         grad_h0, grad_c0: (N, H).
         grad_w_hh: (4H, H), one GEMM over all steps: grad_xw^T @ h_prev_all.
     """
-    dt = float_dtype(hs)
     sched = schedule(batch_sizes)
     H = np.shape(w_hh)[-1]
     N, T = sched.n, sched.total
-    w_hh = check_float("w_hh", w_hh, dt, (4 * H, H))
-    h0 = check_float("h0", h0, dt, (N, H))
-    c0 = check_float("c0", c0, dt, (N, H))
-    hs = check_float("hs", hs, dt, (T, H))
-    cs = check_float("cs", cs, dt, (T, H))
-    gates = check_float("gates", gates, dt, (T, 4 * H))
-    grad_hs = (np.zeros((T, H), dt) if grad_hs is None
-               else check_float("grad_hs", grad_hs, dt, (T, H)))
-    dh = (np.zeros((N, H), dt) if grad_h_n is None
-          else check_float("grad_h_n", grad_h_n, dt, (N, H)).copy())
-    dc = (np.zeros((N, H), dt) if grad_c_n is None
-          else check_float("grad_c_n", grad_c_n, dt, (N, H)).copy())
+    if check:
+        dt = float_dtype(hs)
+        w_hh = check_float("w_hh", w_hh, dt, (4 * H, H))
+        h0 = check_float("h0", h0, dt, (N, H))
+        c0 = check_float("c0", c0, dt, (N, H))
+        hs = check_float("hs", hs, dt, (T, H))
+        cs = check_float("cs", cs, dt, (T, H))
+        gates = check_float("gates", gates, dt, (T, 4 * H))
+    dt = hs.dtype
+    grad_hs = output_grad("grad_hs", grad_hs, dt, (T, H))
+    dh = output_grad("grad_h_n", grad_h_n, dt, (N, H), copy=True)
+    dc = output_grad("grad_c_n", grad_c_n, dt, (N, H), copy=True)
     grad_xw = np.empty((T, 4 * H), dt)
     bs, offs = sched.batch_sizes, sched.offsets
     if choose(impl, N * 4 * H * H, LOOP_MAX_WORK) == "loop":

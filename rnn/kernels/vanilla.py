@@ -20,6 +20,7 @@ from ._common import (
     kernel,
     last_rows,
     matmul_rows,
+    output_grad,
     prev_rows,
     schedule,
     steps,
@@ -149,7 +150,7 @@ def rnn_forward(xw, w_hh, h0, batch_sizes, reverse: bool = False, nonlinearity: 
 
 
 def rnn_backward(grad_hs, grad_h_n, w_hh, h0, hs, batch_sizes, reverse: bool = False,
-                 nonlinearity: str = "tanh", *, impl: str = "auto"):
+                 nonlinearity: str = "tanh", *, impl: str = "auto", check: bool = True):
     """Gradients of the Elman RNN recurrence.
 
     Args:
@@ -158,22 +159,24 @@ def rnn_backward(grad_hs, grad_h_n, w_hh, h0, hs, batch_sizes, reverse: bool = F
         w_hh: (H, H); h0: (N, H); hs: (T_total, H) from ``rnn_forward``;
             batch_sizes, reverse, nonlinearity as given to it.
         impl: as in ``rnn_forward``.
+        check: validate w_hh, h0 and hs; ``rnn.fused`` passes False for the arrays its own
+            forward checked or made (the gradients are always checked).
 
     Returns:
         grad_xw: (T_total, H); grad_h0: (N, H); grad_w_hh: (H, H) = grad_xw^T @ h_prev_all.
     """
     relu = _relu(nonlinearity)
-    dt = float_dtype(hs)
     sched = schedule(batch_sizes)
     H = np.shape(w_hh)[-1]
     N, T = sched.n, sched.total
-    w_hh = check_float("w_hh", w_hh, dt, (H, H))
-    h0 = check_float("h0", h0, dt, (N, H))
-    hs = check_float("hs", hs, dt, (T, H))
-    grad_hs = (np.zeros((T, H), dt) if grad_hs is None
-               else check_float("grad_hs", grad_hs, dt, (T, H)))
-    dh = (np.zeros((N, H), dt) if grad_h_n is None
-          else check_float("grad_h_n", grad_h_n, dt, (N, H)).copy())
+    if check:
+        dt = float_dtype(hs)
+        w_hh = check_float("w_hh", w_hh, dt, (H, H))
+        h0 = check_float("h0", h0, dt, (N, H))
+        hs = check_float("hs", hs, dt, (T, H))
+    dt = hs.dtype
+    grad_hs = output_grad("grad_hs", grad_hs, dt, (T, H))
+    dh = output_grad("grad_h_n", grad_h_n, dt, (N, H), copy=True)
     grad_xw = np.empty((T, H), dt)
     bs, offs = sched.batch_sizes, sched.offsets
     if choose(impl, N * H * H, LOOP_MAX_WORK) == "loop":
