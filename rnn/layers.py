@@ -18,6 +18,7 @@ graph renderer draw the unrolled network.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from typing import Any
 
@@ -38,6 +39,14 @@ from rnn.cells import (
 )
 from rnn.packing import PackedSequence
 from rnn.recurrence import GATES, Weights, run_direction
+
+
+@functools.lru_cache(maxsize=64)
+def _padded_schedule(length: int, batch: int) -> np.ndarray:
+    """``batch_sizes`` of a padded batch, [batch] * length: shared, hence read-only."""
+    batch_sizes = np.full(length, batch, dtype=np.int64)
+    batch_sizes.flags.writeable = False
+    return batch_sizes
 
 
 class _RecurrentLayer(nn.Module):
@@ -213,12 +222,12 @@ class _RecurrentLayer(nn.Module):
             # either side. The composed and stepwise paths walk packed rows (T, H_in).
             data = input if self.impl == "fused" else input.reshape(length * batch,
                                                                    input.shape[2])
-            batch_sizes = np.full(length, batch, dtype=np.int64)
+            batch_sizes = _padded_schedule(length, batch)
             sorted_indices = None
         if data.shape[-1] != self.input_size:
             raise ValueError(f"{name}: input has {data.shape[-1]} features (input.size(-1)) "
                              f"but the layer was built with input_size={self.input_size}")
-        check_dtype(name, "input", data, self.weight_ih_l0.dtype)
+        check_dtype(name, "input", data, self._parameters["weight_ih_l0"].data.dtype)
         return data, batch_sizes, sorted_indices, layout
 
     def _initial_states(self, hx: Any, batch: int, layout: str, dtype: Any) -> list[Tensor]:
