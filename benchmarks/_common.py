@@ -332,10 +332,10 @@ class LineWorker:
     OpenBLAS (and OpenMP) threads keep spinning ~0.1 s after a GEMM and would slow down
     whichever process runs next on this 2-core machine."""
 
-    def __init__(self, argv: list, settle: float = 0.0) -> None:
+    def __init__(self, argv: list, settle: float = 0.0, env: dict | None = None) -> None:
         self.settle = settle
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     text=True)
+                                     text=True, env=env)
 
     def read(self):
         line = self.proc.stdout.readline()
@@ -363,12 +363,36 @@ def serve(handle) -> None:
         print(json.dumps(handle(json.loads(line))), flush=True)
 
 
+#: Environment that caps the instruction set of PyTorch's kernels: its own (ATen), oneDNN's
+#: (its fused CPU LSTM) and MKL's (its GEMMs). "avx2" matches OPENBLAS_CORETYPE=Haswell, the
+#: AVX2 kernels this environment forces on numpy even where the CPU has AVX-512.
+TORCH_ISA_ENV = {
+    "native": {},
+    "avx2": {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2",
+             "MKL_ENABLE_INSTRUCTIONS": "AVX2"},
+}
+
+
+def sgemm_peak(n: int = 1024, repeats: int = 7) -> float:
+    """numpy's float32 GEMM speed, FLOP/s (median of ``repeats`` n x n x n products): the
+    ceiling for a training step whose time is mostly GEMMs."""
+    rng = np.random.default_rng(0)
+    a, b = rng.random((n, n), np.float32), rng.random((n, n), np.float32)
+    out = np.empty((n, n), np.float32)
+    ts = []
+    for _ in range(repeats + 2):
+        t = time.perf_counter()
+        np.matmul(a, b, out=out)
+        ts.append(time.perf_counter() - t)
+    return 2 * n ** 3 / float(np.median(ts[2:]))
+
+
 _TORCH_WORKER = r"""
 import json, sys, time
 import torch
 torch.set_num_threads(int(sys.argv[1]))
-print(json.dumps({"threads": torch.get_num_threads(), "version": torch.__version__}),
-      flush=True)
+print(json.dumps({"threads": torch.get_num_threads(), "version": torch.__version__,
+                  "isa": torch.backends.cpu.get_cpu_capability()}), flush=True)
 classes = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN}
 steps = {}
 for line in sys.stdin:
@@ -416,10 +440,11 @@ class TorchWorker(LineWorker):
     seconds of each. Living through the whole run, it can be timed in rounds interleaved
     with ours, so that both see the same drift of this shared machine."""
 
-    def __init__(self, threads: int, settle: float = 0.2) -> None:
-        super().__init__([sys.executable, "-c", _TORCH_WORKER, str(threads)], settle)
+    def __init__(self, threads: int, settle: float = 0.2, isa: str = "native") -> None:
+        env = dict(os.environ, **TORCH_ISA_ENV[isa])
+        super().__init__([sys.executable, "-c", _TORCH_WORKER, str(threads)], settle, env)
         info = self.read()
-        self.threads, self.version = info["threads"], info["version"]
+        self.threads, self.version, self.isa = info["threads"], info["version"], info["isa"]
 
     def times(self, kind: str, size: str, repeats: int, grad_h_n: bool = False,
               clock: str = "wall") -> list:

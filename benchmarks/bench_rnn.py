@@ -24,8 +24,8 @@ over what existed before the step, the growth of the process's peak RSS during t
 and minor page faults per step.
 
     python benchmarks/bench_rnn.py [--sizes tiny,small,medium] [--kinds lstm,gru,rnn]
-        [--threads N] [--repeats R] [--no-torch] [--quick] [--keep-freed-memory]
-        [--clock wall|cpu] [--profile]
+        [--threads N] [--repeats R] [--no-torch] [--torch-isa native|avx2] [--quick]
+        [--keep-freed-memory] [--clock wall|cpu] [--profile]
 
 ``--threads N`` sets OPENBLAS_NUM_THREADS before numpy loads and gives PyTorch N threads
 (default: the CPU count). ``--keep-freed-memory`` makes glibc keep freed memory for the whole
@@ -40,7 +40,14 @@ inflate by up to 10x (a GEMM waits for its descheduled threads), differently for
 PyTorch. The header prints the load average and warns; ``--threads 1 --clock cpu`` then
 times the CPU time of each (single-threaded) process instead, which stays within a few
 percent. The environment may also force OpenBLAS onto older kernels (OPENBLAS_CORETYPE,
-printed in the header); PyTorch's MKL/oneDNN pick theirs themselves.
+printed in the header); PyTorch's MKL/oneDNN pick theirs themselves, so on an AVX-512 CPU
+with OPENBLAS_CORETYPE=Haswell the two libraries run different instruction sets.
+``--torch-isa avx2`` caps PyTorch at AVX2 too (``_common.TORCH_ISA_ENV``), for a comparison
+on the same instruction set; the header says which ISA each side runs.
+
+The goals table also gives a floor: the step's GEMM work at numpy's float32 GEMM speed
+(measured at the start, 1024^3, same threads). No implementation whose GEMMs run on this
+numpy can be faster, so a goal below that floor's ratio cannot be met with it.
 """
 
 from __future__ import annotations
@@ -228,8 +235,9 @@ def print_tables(results: dict, sizes: list, kinds: list, tinfo) -> None:
           "fused LSTM's; GF/s: GEMM FLOP of the step / fused time; n: repeats (fused, numpy "
           "and torch / composed; composed is not warmed up when run once)")
     if tinfo:
-        print(f"torch {tinfo[0]}, {tinfo[1]} threads, separate process, timed in {tinfo[2]} "
-              "rounds interleaved with ours; its GRU is the reset_after form (row gru_ra)")
+        print(f"torch {tinfo[0]} ({tinfo[3]} kernels), {tinfo[1]} threads, separate process, "
+              f"timed in {tinfo[2]} rounds interleaved with ours; its GRU is the reset_after "
+              "form (row gru_ra)")
 
     print("\nMemory of one step (after warm-up): tracemalloc peak over the memory "
           "before it, MiB; peak-RSS growth, MiB; minor page faults per step")
@@ -249,15 +257,17 @@ def print_tables(results: dict, sizes: list, kinds: list, tinfo) -> None:
           "each parameter")
 
 
-def print_goals(results: dict, sizes: list, kinds: list) -> None:
+def print_goals(results: dict, sizes: list, kinds: list, peak: float) -> None:
     print("\nGoals (from the issue) beside the measured ratios")
     print(f"{'goal':44s} {'target':>7s} {'measured':>9s}  met")
     for size in sizes:
         r = results.get(("lstm", size))
         if r and "torch" in r:
             v = r["fused"] / r["torch"]
+            floor = gemm_flops("lstm", size) / peak / r["torch"]
             print(f"{'fused / PyTorch LSTM, ' + size:44s} {'<= ' + str(GOAL_TORCH[size]):>7s} "
-                  f"{v:9.2f}  {'yes' if v <= GOAL_TORCH[size] else 'NO'}")
+                  f"{v:9.2f}  {'yes' if v <= GOAL_TORCH[size] else 'NO'}  (GEMM floor "
+                  f"{floor:.2f}{': out of reach' if floor > GOAL_TORCH[size] else ''})")
     for size in sizes:
         for kind in ("gru", "gru_ra"):
             if (kind, size) in results and ("lstm", size) in results:
@@ -387,6 +397,8 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=None,
                     help="repeats of fused, numpy and torch (composed: at most its default)")
     ap.add_argument("--no-torch", action="store_true")
+    ap.add_argument("--torch-isa", choices=sorted(C.TORCH_ISA_ENV), default="native",
+                    help="cap PyTorch's instruction set; avx2 matches OPENBLAS_CORETYPE=Haswell")
     ap.add_argument("--quick", action="store_true", help="few repeats (< 1 minute)")
     ap.add_argument("--keep-freed-memory", action="store_true",
                     help="glibc keeps freed memory (mallopt; process-wide, see _common)")
@@ -403,7 +415,7 @@ def main() -> None:
     sizes = args.sizes.split(",")
     kinds = []
     for k in args.kinds.split(","):
-        kinds += ["gru", "gru_ra"] if k == "gru" else [k]
+        kinds += [g for g in (["gru", "gru_ra"] if k == "gru" else [k]) if g not in kinds]
     for name, given, known in (("size", sizes, SIZES), ("kind", kinds, LAYERS)):
         bad = [g for g in given if g not in known]
         if bad:
@@ -430,13 +442,17 @@ def main() -> None:
     worker = None
     if not args.no_torch and C.torch_importable():
         try:
-            worker = C.TorchWorker(threads)
+            worker = C.TorchWorker(threads, isa=args.torch_isa)
         except RuntimeError as err:
             print(err)
+        else:
+            print(f"PyTorch kernels: {worker.isa} (--torch-isa {args.torch_isa})")
+    peak = C.sgemm_peak()
+    print(f"numpy float32 GEMM, 1024^3: {peak / 1e9:.0f} GFLOP/s (the GEMM floor below)")
     passthrough = ["--threads", str(threads)] + (["--keep-freed-memory"]
                                                  if args.keep_freed_memory else [])
     rounds = 1 if args.quick else ROUNDS
-    tinfo = (worker.version, worker.threads, rounds) if worker else None
+    tinfo = (worker.version, worker.threads, rounds, worker.isa) if worker else None
     results = {}
     try:
         for size in sizes:
@@ -455,7 +471,7 @@ def main() -> None:
         if worker:
             worker.close()
     print_tables(results, sizes, kinds, tinfo)
-    print_goals(results, sizes, kinds)
+    print_goals(results, sizes, kinds, peak)
     composed = ", ".join(f"{s} {results[(kinds[0], s)]['n'].get('composed', 0)}"
                          for s in sizes)
     print(f"\ncomposed repeats per size (fewer: it is slow): {composed}; load average "

@@ -676,3 +676,30 @@ def test_max_min_against_numpy_and_analytic_gradients(args):
         np.testing.assert_array_equal(x.grad.data, (x_np == expected).astype(float))
         whole = getattr(mg.tensor(x_np, requires_grad=True), name)()
         assert whole.shape == () and whole.item() == np_fn(x_np)
+
+
+@pytest.mark.parametrize("dim", [None, 1, (0, 2)])
+@pytest.mark.parametrize("op", ["sum", "mean"])
+def test_reduction_gradient_is_a_read_only_spread_of_the_output_gradient(op, dim):
+    """Sum and mean pass back a stride-0 view (no copy); nothing may write through it."""
+    from minigrad.ops.reduce import Mean, Sum
+
+    x = mg.tensor(np.arange(24.0).reshape(2, 3, 4), requires_grad=True)
+    y = getattr(x, op)(dim=dim)
+    g = np.arange(1.0, y.data.size + 1).reshape(y.shape)
+    spread = y.grad_fn.backward(g)
+    assert isinstance(y.grad_fn, Sum if op == "sum" else Mean)
+    assert spread.shape == x.shape and not spread.flags.writeable
+    kept = g if dim is None else np.expand_dims(g, dim)
+    count = x.data.size / y.data.size
+    np.testing.assert_array_equal(spread, np.broadcast_to(kept, x.shape)
+                                  / (count if op == "mean" else 1))
+    with pytest.raises(ValueError, match="read-only"):
+        spread[0, 0, 0] = 1.0
+
+
+def test_reshape_to_the_same_shape_adds_no_node():
+    x = mg.tensor(np.ones((2, 3)), requires_grad=True)
+    y = x * 2
+    assert y.reshape(2, 3) is y and y.view(2, 3) is y
+    assert y.reshape(3, 2).grad_fn is not y.grad_fn

@@ -351,6 +351,41 @@ def test_validation_errors():
         vanilla.rnn_forward(a["xw"][:, :3], a["w_hh"][:3], a["h0"], [2, 2], False, "gelu")
 
 
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("impl", IMPLS)
+def test_backward_without_checks_gives_the_same_gradients(kind, impl):
+    """``check=False`` (what rnn.fused passes for its own saved arrays) skips only checks:
+    the gradients are bit-identical, and broadcast (stride-0) gradients are still accepted."""
+    a, w = make_inputs(kind, PACKED, H=4, seed=5)
+    _, saved = forward(kind, a, PACKED, False, impl)
+    w["hs"] = np.broadcast_to(w["hs"][:1], w["hs"].shape)  # as a sum's backward gives
+    want = backward(kind, a, w, PACKED, False, impl, saved)
+    module = {"l": lstm, "g": gru, "r": vanilla}[kind[0]]
+    name = {"l": "lstm_backward", "g": "gru_backward", "r": "rnn_backward"}[kind[0]]
+    original = getattr(module, name)
+    try:
+        setattr(module, name, lambda *args, **kw: original(*args, **kw, check=False))
+        got = backward(kind, a, w, PACKED, False, impl, saved)
+    finally:
+        setattr(module, name, original)
+    for k in want:
+        np.testing.assert_array_equal(got[k], want[k], err_msg=k)
+
+
+def test_schedules_are_cached_and_still_validated():
+    from rnn.kernels._common import schedule
+
+    sizes = np.array([3, 2, 2])
+    first = schedule(sizes)
+    sizes[0] = 1                      # the caller's array changes: the cache is keyed by value
+    assert schedule([3, 2, 2]) is first
+    assert first.batch_sizes.tolist() == [3, 2, 2] and first.offsets.tolist() == [0, 3, 5]
+    assert first.total == 7 and first.batch_sizes.flags.writeable
+    for _ in range(2):                # a refused schedule is refused every time (not cached)
+        with pytest.raises(ValueError, match="non-increasing"):
+            schedule(sizes)
+
+
 def test_non_contiguous_inputs_are_accepted():
     a, _ = make_inputs("rnn_tanh", [3, 3], H=4, seed=11)
     w_f = np.asfortranarray(a["w_hh"])
