@@ -62,9 +62,10 @@ class FreedTensor:
     grad = None
 
     def __init__(self, tensor: Tensor) -> None:
+        data = tensor.data
         self.grad_fn, self._output_index = tensor.grad_fn, tensor._output_index
         self.requires_grad, self.name = tensor.requires_grad, tensor.name
-        self.shape, self.dtype = tensor.shape, tensor.dtype
+        self.shape, self.dtype = data.shape, data.dtype
 
 
 class Function:
@@ -243,7 +244,7 @@ def topological_order(root: Function) -> list[Function]:
     limit) and refuses a graph whose buffers were freed before any work is done, so a failed
     backward changes nothing.
     """
-    found = {id(root): root}
+    found = {root}  # nodes hash by identity
     stack = [root]
     while stack:
         node = stack.pop()
@@ -251,10 +252,10 @@ def topological_order(root: Function) -> list[Function]:
             raise _freed_graph_error(node)
         for tensor in node.inputs:
             producer = tensor.grad_fn
-            if producer is not None and id(producer) not in found:
-                found[id(producer)] = producer
+            if producer is not None and producer not in found:
+                found.add(producer)
                 stack.append(producer)
-    return sorted(found.values(), key=_by_creation, reverse=True)
+    return sorted(found, key=_by_creation, reverse=True)
 
 
 _by_creation = attrgetter("seq")
