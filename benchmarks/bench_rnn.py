@@ -89,8 +89,8 @@ def gemm_flops(kind: str, size: str) -> float:
 class Case:
     """One row: the layer (fused and composed, same weights), the inputs, and the steps."""
 
-    def __init__(self, kind: str, size: str, seed: int = 0) -> None:
-        L, N, H_in, H = SIZES[size]
+    def __init__(self, kind: str, size: str, seed: int = 0, shape: tuple | None = None) -> None:
+        L, N, H_in, H = shape or SIZES[size]
         self.kind, self.size = kind, size
         mg.manual_seed(seed)
         options = {"reset_after": True} if kind == "gru_ra" else {}
@@ -292,8 +292,10 @@ def print_goals(results: dict, sizes: list, kinds: list, peak: float) -> None:
 
 # ---------------------------------------------------------------------------- the profile
 def profile(case: Case, repeats: int, clock: str) -> None:
-    """Where the fused step's time goes: each piece timed alone, alternately. The per-step
-    GEMMs are timed as one G*H-wide GEMM per step (the seed's GRU makes two: 2H, then H)."""
+    """Where the fused step's time goes: each piece timed alone, alternately. The fixed cost
+    is the same step with every size 1: layer Python, graph nodes, engine and kernel dispatch,
+    which no arithmetic speed-up can remove. The per-step GEMMs are timed as one G*H-wide GEMM
+    per step (the seed's GRU makes two: 2H, then H)."""
     kind, p = case.kind, case.p
     L, N, H_in, H = SIZES[case.size]
     G = C.GATES[kind]
@@ -337,8 +339,10 @@ def profile(case: Case, repeats: int, clock: str) -> None:
     def grad_w_hh_gemm():
         return grad_xw.T @ saved[0]
 
+    unit = Case(kind, case.size, shape=(1, 1, 1, 1))
     pieces = {
         "layer step (fused, autograd)": lambda: case.layer_step(case.fused),
+        "same step at L = N = H_in = H = 1 (fixed cost)": lambda: unit.layer_step(unit.fused),
         "kernel step (same math, no autograd)": case.kernel_step,
         "kernel step, impl='loop'": lambda: case.kernel_step("loop"),
         "kernel step, impl='blas'": lambda: case.kernel_step("blas"),
@@ -350,7 +354,7 @@ def profile(case: Case, repeats: int, clock: str) -> None:
         "  input GEMMs (xw, grad_x, grad_W_ih, grad_b)": input_gemms,
     }
     t = C.time_alternating(pieces, repeats, clock=clock)
-    flt = {name: C.page_faults(f, 2) for name, f in list(pieces.items())[:2]}
+    flt = {name: C.page_faults(f, 2) for name, f in list(pieces.items())[:3:2]}
     total = t["layer step (fused, autograd)"]
     print(f"\nProfile of the fused {kind} step at {case.size} {SIZES[case.size]} "
           f"(L, N, H_in, H): median ms over {repeats} alternating repeats")
@@ -360,7 +364,7 @@ def profile(case: Case, repeats: int, clock: str) -> None:
     kernel = t["kernel step (same math, no autograd)"]
     rec = t["  recurrence forward (kernels.*_forward)"] + t[
         "  recurrence backward (kernels.*_backward)"]
-    gemms = [t[k] for k in list(t)[6:10]]       # step GEMMs fwd, bwd, grad_W_hh, input GEMMs
+    gemms = [t[k] for k in list(t)[7:11]]       # step GEMMs fwd, bwd, grad_W_hh, input GEMMs
     rest = rec - sum(gemms[:3])
     print(f"{'=> layer + autograd overhead (layer - kernel)':48s} {(total - kernel) * 1e3:8.3f}"
           f"  {(total - kernel) / total:6.1%}")
