@@ -354,7 +354,7 @@ def _accumulate_into_leaf(leaf: Tensor, grad: np.ndarray) -> None:
     if leaf.grad is None:
         # A copy, never a view: the same array may be the gradient of another tensor too
         # (e.g. both inputs of an add), and optimizers update .grad in place.
-        leaf.grad = Tensor._make(np.array(grad, dtype=leaf.data.dtype, copy=True))
+        leaf.grad = Tensor._make(np.array(grad, dtype=leaf.data.dtype, copy=True, order="C"))
     else:
         leaf.grad.data = leaf.grad.data + grad
 

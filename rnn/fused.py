@@ -33,6 +33,17 @@ def _rows(a: np.ndarray | None) -> np.ndarray | None:
     return None if a is None else a.reshape(-1, a.shape[-1])
 
 
+def _contiguous(a: np.ndarray) -> np.ndarray:
+    """``a`` C-contiguous (no copy if it is): what the op saves for its backward's Numba
+    kernels, which skip re-checking it (a sliced or expanded state, a Fortran-ordered
+    weight would otherwise compile another specialization and run slower)."""
+    return np.ascontiguousarray(a)
+
+
+def _contiguous_rows(a: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(a.reshape(-1, a.shape[-1]))
+
+
 def _shaped(a: np.ndarray, like: tuple, width: int) -> np.ndarray:
     """(rows, width) back to the leading axes of the shape ``like``."""
     return a.reshape(*like[:-1], width)
@@ -70,7 +81,7 @@ class LSTMSequence(Function):
         self.batch_sizes, self.reverse, self.probe = batch_sizes, reverse, probe
         self.sched = schedule(batch_sizes)  # validated once, for the forward and backward
         self.shapes = x.shape, h0.shape
-        x, h0, c0 = _rows(x), _rows(h0), _rows(c0)
+        x, h0, c0, w_hh = _rows(x), _contiguous_rows(h0), _contiguous_rows(c0), _contiguous(w_hh)
         hs, cs, gates, h_n, c_n = kernels.lstm_forward(
             _project(x, w_ih, b), w_hh, h0, c0, self.sched, reverse)
         self.save(x, h0, c0, w_ih, w_hh, hs, cs, gates)
@@ -109,7 +120,7 @@ class GRUSequence(Function):
         self.batch_sizes, self.reverse, self.probe = batch_sizes, reverse, probe
         self.sched = schedule(batch_sizes)  # validated once, for the forward and backward
         self.shapes = x.shape, h0.shape
-        x, h0 = _rows(x), _rows(h0)
+        x, h0, w_hh = _rows(x), _contiguous_rows(h0), _contiguous(w_hh)
         hs, gates, hn, h_n = kernels.gru_forward(
             _project(x, w_ih, b), w_hh, h0, self.sched, reverse, b_hn)
         self.save(x, h0, w_ih, w_hh, hs, gates, hn)
@@ -149,7 +160,7 @@ class RNNSequence(Function):
         self.sched = schedule(batch_sizes)  # validated once, for the forward and backward
         self.probe = probe
         self.shapes = x.shape, h0.shape
-        x, h0 = _rows(x), _rows(h0)
+        x, h0, w_hh = _rows(x), _contiguous_rows(h0), _contiguous(w_hh)
         hs, h_n = kernels.rnn_forward(_project(x, w_ih, b), w_hh, h0, self.sched, reverse,
                                       nonlinearity)
         self.save(x, h0, w_ih, w_hh, hs)

@@ -8,6 +8,7 @@ case builds; ``test_every_primitive_has_a_case`` fails when a registered op has 
 from __future__ import annotations
 
 import importlib
+import math
 import pkgutil
 
 import hypothesis.extra.numpy as hnp
@@ -678,24 +679,31 @@ def test_max_min_against_numpy_and_analytic_gradients(args):
         assert whole.shape == () and whole.item() == np_fn(x_np)
 
 
-@pytest.mark.parametrize("dim", [None, 1, (0, 2)])
+@pytest.mark.parametrize("shape, dim, keepdim", [
+    ((2, 3, 4), None, False), ((2, 3, 4), 1, False), ((2, 3, 4), (0, 2), True),
+    ((), None, False), ((0, 3), 0, False), ((2, 0), None, True)])
 @pytest.mark.parametrize("op", ["sum", "mean"])
-def test_reduction_gradient_is_a_read_only_spread_of_the_output_gradient(op, dim):
-    """Sum and mean pass back a stride-0 view (no copy); nothing may write through it."""
-    from minigrad.ops.reduce import Mean, Sum
-
-    x = mg.tensor(np.arange(24.0).reshape(2, 3, 4), requires_grad=True)
-    y = getattr(x, op)(dim=dim)
-    g = np.arange(1.0, y.data.size + 1).reshape(y.shape)
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # mean over nothing: nan, as in numpy
+def test_reduction_gradient_is_a_read_only_spread_of_the_output_gradient(op, shape, dim,
+                                                                           keepdim):
+    """Sum and mean pass back a stride-0 view (no copy) that nothing may write through; the
+    leaf's .grad made from it is an ordinary writable C-contiguous array."""
+    x = mg.tensor(np.arange(math.prod(shape), dtype=np.float64).reshape(shape),
+                  requires_grad=True)
+    y = getattr(x, op)(dim=dim, keepdim=keepdim)
+    g = np.arange(1.0, 2 * y.data.size + 1).reshape(*y.shape, 2)[..., 0]  # not contiguous
     spread = y.grad_fn.backward(g)
-    assert isinstance(y.grad_fn, Sum if op == "sum" else Mean)
     assert spread.shape == x.shape and not spread.flags.writeable
-    kept = g if dim is None else np.expand_dims(g, dim)
-    count = x.data.size / y.data.size
-    np.testing.assert_array_equal(spread, np.broadcast_to(kept, x.shape)
-                                  / (count if op == "mean" else 1))
-    with pytest.raises(ValueError, match="read-only"):
-        spread[0, 0, 0] = 1.0
+    axes = tuple(range(x.ndim)) if dim is None else np.atleast_1d(dim).tolist()
+    kept = g.reshape([1 if i in axes else n for i, n in enumerate(shape)])
+    count = max(x.data.size, 1) / max(y.data.size, 1) if op == "mean" else 1
+    np.testing.assert_array_equal(spread, np.broadcast_to(kept, shape) / count)
+    if spread.size:
+        with pytest.raises(ValueError, match="read-only"):
+            spread[(0,) * x.ndim] = 1.0
+    y.backward(mg.tensor(g))
+    assert x.grad.data.flags.writeable and x.grad.data.flags.c_contiguous
+    x.grad.data += 1.0                # an optimizer may update .grad in place
 
 
 def test_reshape_to_the_same_shape_adds_no_node():

@@ -354,8 +354,8 @@ def test_validation_errors():
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("impl", IMPLS)
 def test_backward_without_checks_gives_the_same_gradients(kind, impl):
-    """``check=False`` (what rnn.fused passes for its own saved arrays) skips only checks:
-    the gradients are bit-identical, and broadcast (stride-0) gradients are still accepted."""
+    """``check=False`` (what rnn.fused passes for its own saved arrays) skips only checks: the
+    gradients are bit-identical, and the gradients themselves are still checked."""
     a, w = make_inputs(kind, PACKED, H=4, seed=5)
     _, saved = forward(kind, a, PACKED, False, impl)
     w["hs"] = np.broadcast_to(w["hs"][:1], w["hs"].shape)  # as a sum's backward gives
@@ -366,21 +366,29 @@ def test_backward_without_checks_gives_the_same_gradients(kind, impl):
     try:
         setattr(module, name, lambda *args, **kw: original(*args, **kw, check=False))
         got = backward(kind, a, w, PACKED, False, impl, saved)
+        w["hs"] = w["hs"][:, :3]
+        with pytest.raises(ValueError, match="grad_hs: expected shape"):
+            backward(kind, a, w, PACKED, False, impl, saved)
     finally:
         setattr(module, name, original)
     for k in want:
         np.testing.assert_array_equal(got[k], want[k], err_msg=k)
 
 
-def test_schedules_are_cached_and_still_validated():
+def test_schedules_are_cached_shared_and_read_only():
     from rnn.kernels._common import schedule
 
     sizes = np.array([3, 2, 2])
     first = schedule(sizes)
     sizes[0] = 1                      # the caller's array changes: the cache is keyed by value
     assert schedule([3, 2, 2]) is first
+    assert schedule(np.array([3, 2, 2], dtype=np.int32)) is first
+    assert schedule([3, 2, 1]) is not first
     assert first.batch_sizes.tolist() == [3, 2, 2] and first.offsets.tolist() == [0, 3, 5]
-    assert first.total == 7 and first.batch_sizes.flags.writeable
+    assert first.total == 7
+    for shared in (first.batch_sizes, first.offsets):  # an edit would corrupt later calls
+        with pytest.raises(ValueError, match="read-only"):
+            shared[0] = 0
     for _ in range(2):                # a refused schedule is refused every time (not cached)
         with pytest.raises(ValueError, match="non-increasing"):
             schedule(sizes)

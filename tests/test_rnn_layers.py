@@ -444,6 +444,32 @@ def test_fused_equals_composed(config, dtype):
             np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("mode, options", VARIANTS)
+def test_fused_saves_contiguous_arrays_for_odd_layouts(mode, options):
+    """A sliced or expanded (stride-0) state and a Fortran-ordered weight: the fused op saves
+    C-contiguous copies (its backward's kernels do not re-check them), and the numbers equal
+    the composed path's."""
+    results = []
+    for impl in ("fused", "composed"):
+        layer = build(mode, H_IN, H, impl=impl, dtype=np.float64, seed=3, **options)
+        layer.weight_hh_l0.data = np.asfortranarray(layer.weight_hh_l0.data)
+        x = rand(5, 3, H_IN, seed=4, dtype=np.float64, requires_grad=True)
+        wide = rand(1, 3, 2 * H, seed=5, dtype=np.float64, requires_grad=True)
+        h0 = wide[:, :, :H]                                     # not contiguous
+        row = rand(1, 1, H, seed=6, dtype=np.float64, requires_grad=True)
+        c0 = row.expand(1, 3, H)                                 # stride 0
+        out, final = layer(x, (h0, c0) if mode == "LSTM" else h0)
+        if impl == "fused":
+            saved = [a for a in out.grad_fn.saved if isinstance(a, np.ndarray)]
+            assert all(a.flags.c_contiguous for a in saved)
+        loss_of([out, *states_of(final)]).backward()
+        grads = [x.grad, wide.grad] + ([row.grad] if mode == "LSTM" else [])
+        results.append([out.data] + [g.data for g in grads]
+                       + [p.grad.data for p in layer.parameters()])
+    for a, b in zip(*results, strict=True):
+        np.testing.assert_allclose(a, b, **F64)
+
+
 @settings(max_examples=30, deadline=None)
 @given(variant=st.sampled_from(VARIANTS), num_layers=st.integers(1, 3),
        flags=st.lists(st.booleans(), min_size=5, max_size=5),

@@ -130,11 +130,11 @@ def _ov_sigmoid(x):
 
 
 class Schedule:
-    """The packed step schedule derived from ``batch_sizes``.
+    """The packed step schedule derived from ``batch_sizes`` (see ``schedule``).
 
     Attributes:
-        batch_sizes: (L,) int64, non-increasing, positive.
-        offsets: (L,) int64, first row of each step.
+        batch_sizes: (L,) int64, non-increasing, positive; read-only.
+        offsets: (L,) int64, first row of each step; read-only.
         total: T_total = batch_sizes.sum().
         n: N = batch_sizes[0].
     """
@@ -177,14 +177,14 @@ def schedule(batch_sizes) -> Schedule:
 @functools.lru_cache(maxsize=256)
 def _schedule_of(key: bytes) -> Schedule:
     """The Schedule of the int64 ``batch_sizes`` whose bytes are ``key``, built once: training
-    repeats the same few shapes, and a step's forward and backward share it (nothing writes
-    to a Schedule's arrays)."""
-    # A writable copy: Numba types read-only arrays apart (each kernel would compile twice).
+    repeats the same few shapes, and a step's forward and backward share it. Being shared,
+    its arrays are read-only (an edit would corrupt the indexing of every later call)."""
     bs = np.frombuffer(key, dtype=np.int64).copy()
     offsets = np.empty_like(bs)
     total = _offsets(bs, offsets)
     if total < 0:
         raise ValueError(f"batch_sizes must be positive and non-increasing, got {bs.tolist()}")
+    bs.flags.writeable = offsets.flags.writeable = False
     return Schedule(bs, offsets, int(total))
 
 
