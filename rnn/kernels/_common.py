@@ -162,7 +162,8 @@ def _offsets(batch_sizes, offsets):
 
 
 def schedule(batch_sizes) -> Schedule:
-    """Validate ``batch_sizes`` (1-D, positive, non-increasing) and build its Schedule.
+    """Validate ``batch_sizes`` (1-D, positive, non-increasing) and build its Schedule (once
+    per distinct value: Schedules are cached and shared).
 
     A Schedule is returned as it is: a caller that runs a forward and a backward over the
     same batch (``rnn.fused``) builds it once and passes it to both kernels."""
