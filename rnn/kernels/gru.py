@@ -46,9 +46,9 @@ __all__ = [
 ]
 
 # "auto" uses the one-kernel loop while N * H * 3H <= LOOP_MAX_WORK (the crossover measured by
-# ``benchmarks/bench_rnn_kernels.py --sweep``; e.g. N=32, H=128 still runs the loop, 8% faster
-# than BLAS: the seed's GRU makes two dependent GEMM calls per step, each with its overhead).
-LOOP_MAX_WORK = 1 << 21
+# ``benchmarks/bench_rnn_kernels.py --sweep``; e.g. N=8, H=128 still runs the loop; see lstm.py
+# on how the crossover moves with the machine's load).
+LOOP_MAX_WORK = 1 << 19
 
 
 @kernel

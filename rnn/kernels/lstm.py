@@ -52,8 +52,10 @@ __all__ = [
 
 # "auto" uses the one-kernel loop while a step's recurrent GEMM (N * H * 4H multiply-adds) is
 # at most this many: the crossover measured by ``benchmarks/bench_rnn_kernels.py --sweep``
-# (float32, 2 cores; e.g. N=32, H=64 and N=16, H=128 run the loop, N=32, H=128 calls BLAS).
-LOOP_MAX_WORK = 1 << 20
+# (float32, 2 cores; e.g. N=16, H=64 runs the loop, N=8, H=128 calls BLAS). Near the
+# crossover the winner changes with the load of the machine (BLAS's second thread waits
+# when the other core is busy): measure in train_step terms, several times, before moving it.
+LOOP_MAX_WORK = 1 << 18
 
 
 @kernel
