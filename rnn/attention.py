@@ -78,12 +78,26 @@ class _Attention(nn.Module):
                                  f"got {value!r}")
         self.query_size, self.key_size = int(query_size), int(key_size)
 
-    def score(self, query: Tensor, keys: Tensor) -> Tensor:
-        """Unnormalised scores (N, L_src) of the query (N, H_q) against keys (N, L_src, H_enc)."""
+    def project_keys(self, keys: Tensor) -> Tensor | None:
+        """The part of the score that depends on the keys alone, or None if there is none.
+
+        A decoder computes it once per source batch (``Decoder.init_state``) and passes it to
+        every step as ``projected_keys``, instead of recomputing it at each target token.
+
+        Shape:
+            - keys: (N, L_src, H_enc)
+            - Output: (N, L_src, ·), e.g. W_k k (N, L_src, A) for Bahdanau
+        """
+        return None
+
+    def score(self, query: Tensor, keys: Tensor, projected_keys: Tensor | None = None
+              ) -> Tensor:
+        """Unnormalised scores (N, L_src) of the query (N, H_q) against keys (N, L_src, H_enc);
+        ``projected_keys`` is ``project_keys(keys)`` when the caller has it."""
         raise NotImplementedError
 
-    def forward(self, query: Tensor, keys: Tensor,
-                mask: Any = None) -> tuple[Tensor, Tensor]:
+    def forward(self, query: Tensor, keys: Tensor, mask: Any = None,
+                projected_keys: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Attends to ``keys`` (the encoder outputs, also used as values) with ``query``.
 
         Args:
@@ -91,11 +105,14 @@ class _Attention(nn.Module):
             keys: the encoder outputs, batch first.
             mask: True at real source tokens, False at padding (bool numpy array or Tensor);
                 None means no padding. Every row needs at least one True.
+            projected_keys: ``project_keys(keys)``, computed once for the batch (optional:
+                the same numbers, less work per step).
 
         Shape:
             - query: (N, H_q)
             - keys: (N, L_src, H_enc)
             - mask: (N, L_src)
+            - projected_keys: (N, L_src, ·)
             - Output: ``(context, weights)``, context (N, H_enc) and weights (N, L_src); each
               row of weights sums to 1 over the real tokens and is exactly 0 at padding.
         """
@@ -106,7 +123,12 @@ class _Attention(nn.Module):
         if keys.ndim != 3 or keys.shape[0] != query.shape[0] or keys.shape[2] != self.key_size:
             raise ValueError(f"{name}: keys have shape {keys.shape}, expected "
                              f"({query.shape[0]}, L_src, {self.key_size}) (batch first)")
-        scores = self.score(query, keys)
+        if projected_keys is not None and (projected_keys.ndim != 3
+                                           or projected_keys.shape[:2] != keys.shape[:2]):
+            raise ValueError(f"{name}: projected_keys have shape {projected_keys.shape}, "
+                             f"expected ({keys.shape[0]}, {keys.shape[1]}, ·) like keys "
+                             "(N, L_src): were they projected from another batch?")
+        scores = self.score(query, keys, projected_keys)
         if mask is not None:
             mask = np.asarray(mask.data if isinstance(mask, Tensor) else mask, dtype=bool)
             if mask.shape != scores.shape:
@@ -156,9 +178,15 @@ class BahdanauAttention(_Attention):
         self.key_proj = nn.Linear(key_size, self.hidden_size, bias=False, dtype=dtype)
         self.v = nn.Linear(self.hidden_size, 1, bias=False, dtype=dtype)
 
-    def score(self, query: Tensor, keys: Tensor) -> Tensor:
+    def project_keys(self, keys: Tensor) -> Tensor:
+        return self.key_proj(keys)                          # W_k k: (N, L, A)
+
+    def score(self, query: Tensor, keys: Tensor, projected_keys: Tensor | None = None
+              ) -> Tensor:
+        if projected_keys is None:
+            projected_keys = self.project_keys(keys)
         # (N, 1, A) + (N, L, A) broadcast over the source positions.
-        hidden = (self.query_proj(query).unsqueeze(1) + self.key_proj(keys)).tanh()
+        hidden = (self.query_proj(query).unsqueeze(1) + projected_keys).tanh()
         return self.v(hidden).squeeze(-1)
 
     def extra_repr(self) -> str:
@@ -212,7 +240,8 @@ class LuongAttention(_Attention):
                                     dtype=dtype)
             self.v = nn.Linear(self.hidden_size, 1, bias=False, dtype=dtype)
 
-    def score(self, query: Tensor, keys: Tensor) -> Tensor:
+    def score(self, query: Tensor, keys: Tensor, projected_keys: Tensor | None = None
+              ) -> Tensor:
         if self.score_name == "concat":
             n, length, _ = keys.shape
             expanded = query.unsqueeze(1).expand(n, length, self.query_size)

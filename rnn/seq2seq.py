@@ -102,6 +102,9 @@ class DecoderState:
             step and without attention.
         feed: (N, H) Luong's attentional vector of the last step, fed back with the next
             input when ``input_feeding``; None otherwise.
+        projected_keys: (N, L_src, ·) the attention's ``project_keys(enc_outputs)`` (W_k k
+            for Bahdanau), computed once in ``init_state`` rather than at every step; None
+            when the attention has none.
     """
 
     h: Tensor = _batch_dim(1)
@@ -111,6 +114,7 @@ class DecoderState:
     context: Tensor | None = _batch_dim(0)
     attention: Tensor | None = _batch_dim(0)
     feed: Tensor | None = _batch_dim(0)
+    projected_keys: Tensor | None = field(default=None, metadata={"batch_dim": 0})
 
 
 def reorder_state(state: Any, index: Any, dim: int = 0) -> Any:
@@ -344,8 +348,13 @@ class Decoder(nn.Module):
 
         lengths = np.full(batch, length) if src_lengths is None else src_lengths
         mask = lengths_to_mask(lengths, length)
+        keys = enc_outputs.transpose(0, 1)
+        projected_keys = None
+        if hasattr(self.attention, "project_keys"):
+            with mg.scope("attention"):
+                projected_keys = self.attention.project_keys(keys)
         return DecoderState(
-            h=h, c=c, enc_outputs=enc_outputs.transpose(0, 1), mask=mask,
+            h=h, c=c, enc_outputs=keys, mask=mask, projected_keys=projected_keys,
             context=None if self.attention is not None else h_finals[-1].reshape(batch, -1),
             attention=None,
             feed=(mg.zeros(batch, self.hidden_size, dtype=enc_outputs.dtype)
@@ -391,7 +400,7 @@ class Decoder(nn.Module):
             x = mg.cat([x, state.context], dim=-1)
         elif self.query_time == "previous":
             with mg.scope("attention"):
-                context, weights = self.attention(state.h[-1], state.enc_outputs, state.mask)
+                context, weights = self._attend(state.h[-1], state)
             x = mg.cat([x, context], dim=-1)
         elif self.input_feeding:
             x = mg.cat([x, state.feed], dim=-1)
@@ -404,11 +413,17 @@ class Decoder(nn.Module):
         feed = None
         if self.query_time == "current":
             with mg.scope("attention"):
-                context, weights = self.attention(top, state.enc_outputs, state.mask)
+                context, weights = self._attend(top, state)
             top = self.combine(mg.cat([context, top], dim=-1)).tanh()         # h~_t
             feed = top if self.input_feeding else None
         logits = self.out(self.dropout(top))
         return logits, dataclasses.replace(state, h=h, c=c, attention=weights, feed=feed)
+
+    def _attend(self, query: Tensor, state: DecoderState) -> tuple[Tensor, Tensor]:
+        if state.projected_keys is None:  # e.g. an attention module of the user's own
+            return self.attention(query, state.enc_outputs, state.mask)
+        return self.attention(query, state.enc_outputs, state.mask,
+                              projected_keys=state.projected_keys)
 
 
 # ---------------------------------------------------------------------------------------------

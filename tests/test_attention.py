@@ -165,3 +165,29 @@ def test_errors():
     empty[1] = False
     with pytest.raises(ValueError, match="row 1 of the mask has no real token"):
         module(query, keys, empty)
+
+
+def test_projected_keys_give_the_same_numbers():
+    """Bahdanau's W_k k, projected once for a batch and passed to every step, gives the
+    numbers of the projection done inside each call; Luong's scores have no key-only part."""
+    results = []
+    for projected in (False, True):
+        module, query, keys, mask = make("bahdanau", np.float64)
+        keys.requires_grad = True
+        extra = {"projected_keys": module.project_keys(keys)} if projected else {}
+        context, weights = module(query, keys, mask, **extra)
+        (context.sum() + (weights * weights).sum()).backward()
+        results.append([context.data, weights.data, keys.grad.data]
+                       + [p.grad.data for p in module.parameters()])
+    for a, b in zip(*results, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+    for kind in ("luong-dot", "luong-general", "luong-concat"):
+        module, _, keys, _ = make(kind)
+        assert module.project_keys(keys) is None
+
+
+def test_projected_keys_of_another_batch_are_refused():
+    module, query, keys, mask = make("bahdanau")
+    stale = module.project_keys(keys[:, :2])
+    with pytest.raises(ValueError, match=r"projected_keys have shape .* another batch"):
+        module(query, keys, mask, projected_keys=stale)

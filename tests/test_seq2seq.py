@@ -3,6 +3,7 @@ training run) and rnn.schedules (scheduled-sampling values)."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -264,14 +265,42 @@ def test_decoder_gradcheck(config):
     mg.gradcheck(run, inputs)
 
 
+def test_bahdanau_projects_the_keys_once_per_batch():
+    """W_k k is computed in init_state, not at each of the L_tgt - 1 steps: one graph node
+    reads W_k, and the loss and every gradient equal those of projecting at every step."""
+    results = []
+    for once in (True, False):
+        model = make_model("bahdanau", cell="lstm", bidirectional=True).double()
+        attention = model.decoder.attention
+        if not once:                                         # the state carries none
+            model.decoder.init_state = lambda *args, original=model.decoder.init_state: \
+                dataclasses.replace(original(*args), projected_keys=None)
+        loss = sequence_loss(model(SRC, LENGTHS, TGT), TGT, PAD)
+        readers, stack, seen = 0, [loss.grad_fn], set()
+        while stack:
+            node = stack.pop()
+            readers += any(t is attention.key_proj.weight for t in node.inputs)
+            for t in node.inputs:
+                if t.grad_fn is not None and t.grad_fn not in seen:
+                    seen.add(t.grad_fn)
+                    stack.append(t.grad_fn)
+        assert readers == (1 if once else len(TGT) - 1)
+        loss.backward()
+        results.append([loss.data] + [p.grad.data for p in model.parameters()])
+    for a, b in zip(*results, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
 # ---------------------------------------------------------------------------------- state
 def test_reorder_state():
     state = DecoderState(h=mg.arange(12).reshape(2, 3, 2), c=None,
                          enc_outputs=mg.arange(6).reshape(3, 2, 1),
                          mask=np.array([[True, True], [True, False], [True, False]]),
-                         context=None, attention=None, feed=mg.arange(3).reshape(3, 1))
+                         context=None, attention=None, feed=mg.arange(3).reshape(3, 1),
+                         projected_keys=mg.arange(12).reshape(3, 2, 2))
     index = np.array([2, 2, 0])
     new = reorder_state(state, index)
+    np.testing.assert_array_equal(new.projected_keys.data, state.projected_keys.data[index])
     np.testing.assert_array_equal(new.h.data, state.h.data[:, index])       # batch dim 1
     np.testing.assert_array_equal(new.enc_outputs.data, state.enc_outputs.data[index])
     np.testing.assert_array_equal(new.mask, state.mask[index])
