@@ -219,6 +219,8 @@ add("getitem", [(3, 4)], lambda a: a[:, 1:3], lambda a: a[:, 1:3])
 add("getitem", [(5, 4)], lambda a: a[::-2, ::-1], lambda a: a[::-2, ::-1])
 add("getitem", [(2, 3, 4)], lambda a: a[None, ..., 0], lambda a: a[None, ..., 0])
 add("getitem", [(3, 4)], lambda a: a[np.array([0, 2, 0, 0])], lambda a: a[[0, 2, 0, 0]])
+add("getitem", [(3, 2, 2)], lambda a: a[np.array([-1, 0, -3, 2])], lambda a: a[[-1, 0, -3, 2]])
+add("getitem", [(4,)], lambda a: a[np.array([3, 3, 0])], lambda a: a[[3, 3, 0]])
 add("getitem", [(3, 4)], lambda a: a[[0, 1, 1], [2, 0, 2]], lambda a: a[[0, 1, 1], [2, 0, 2]])
 add("getitem", [(3, 4)], lambda a: a[1:, [3, 3, 0]], lambda a: a[1:, [3, 3, 0]])
 add("getitem", [(3, 4)], lambda a: a[MASK34], lambda a: a[MASK34])
@@ -711,3 +713,19 @@ def test_reshape_to_the_same_shape_adds_no_node():
     y = x * 2
     assert y.reshape(2, 3) is y and y.view(2, 3) is y
     assert y.reshape(3, 2).grad_fn is not y.grad_fn
+
+
+@settings(max_examples=40, deadline=None)
+@given(count=st.integers(1, 6), width=st.integers(1, 4), data=st.data())
+def test_sum_rows_by_index_equals_add_at(count, width, data):
+    """The backward of row gathers (getitem with one integer array, embedding) against
+    numpy's unbuffered ``np.add.at``: repeats add up, rows never picked stay zero."""
+    from minigrad.ops._scatter import sum_rows_by_index
+
+    index = np.array(data.draw(st.lists(st.integers(0, count - 1), max_size=12)), np.int64)
+    rows = np.random.default_rng(len(index)).standard_normal((len(index), width))
+    want = np.zeros((count, width))
+    np.add.at(want, index, rows)
+    got = sum_rows_by_index(rows, index, count)
+    assert got.shape == want.shape and got.dtype == rows.dtype
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)

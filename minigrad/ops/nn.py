@@ -14,6 +14,7 @@ import numpy as np
 from minigrad import kernels
 from minigrad.autograd import Function
 from minigrad.ops._operands import as_tensor, check_same_dtype, check_targets, normalize_dim
+from minigrad.ops._scatter import sum_rows_by_index
 from minigrad.tensor import Tensor
 
 
@@ -92,8 +93,8 @@ class Embedding(Function):
 
     def backward(self, grad):
         (indices,) = self.saved
-        grad_weight = np.zeros(self.weight_shape, dtype=grad.dtype)
-        np.add.at(grad_weight, indices.reshape(-1), grad.reshape(-1, self.weight_shape[1]))
+        grad_weight = sum_rows_by_index(grad.reshape(-1, self.weight_shape[1]),
+                                        indices.reshape(-1), self.weight_shape[0])
         if self.padding_idx is not None:
             grad_weight[self.padding_idx] = 0  # the padding row never learns
         return grad_weight, None

@@ -10,6 +10,7 @@ import numpy as np
 
 from minigrad.autograd import Function
 from minigrad.ops._operands import as_tensor, normalize_dim, normalize_dims, shape_arg
+from minigrad.ops._scatter import sum_rows_by_index
 from minigrad.tensor import Tensor
 
 
@@ -51,11 +52,19 @@ class GetItem(Function):
         return a[index]
 
     def backward(self, grad):
+        index = self.index
+        if type(index) is np.ndarray and index.ndim == 1 and index.dtype.kind in "iu":
+            # Rows gathered along the first axis (packing, embeddings): repeats add up.
+            count = self.in_shape[0]
+            rows = np.where(index < 0, index + count, index)
+            width = math.prod(self.in_shape[1:])
+            out = sum_rows_by_index(grad.reshape(len(index), width), rows, count)
+            return out.reshape(self.in_shape)
         out = np.zeros(self.in_shape, dtype=grad.dtype)
-        if _is_basic(self.index):
-            out[self.index] = grad  # a view selects each element at most once
+        if _is_basic(index):
+            out[index] = grad  # a view selects each element at most once
         else:
-            np.add.at(out, self.index, grad)  # repeated indices accumulate
+            np.add.at(out, index, grad)  # repeated indices accumulate
         return out
 
 
