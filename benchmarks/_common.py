@@ -25,36 +25,17 @@ def _flag_value(flag: str) -> str | None:
     return next((a[len(prefix):] for a in sys.argv[1:] if a.startswith(prefix)), None)
 
 
-# glibc's mallopt parameters (malloc.h) and the values --keep-freed-memory sets.
-M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
-KEEP_MMAP_THRESHOLD = 1 << 30    # arrays below 1 GiB come from the heap, not from fresh mmaps
-KEEP_TRIM_THRESHOLD = -1         # -1: never trim the heap (never give freed memory back)
-_KEEP_APPLIED: bool | None = None  # None: not asked; True/False: mallopt accepted both or not
+_KEEP_APPLIED: bool | None = None  # None: not asked; True/False: glibc accepted it or not
 
 
 def keep_freed_memory() -> bool:
-    """Tell glibc to keep freed memory for reuse (process-wide; returns False off glibc).
-
-    By default glibc serves every allocation of 128 KiB or more (growing that threshold up
-    to 32 MiB as it sees large frees) with a fresh ``mmap`` and returns it with ``munmap``,
-    and trims the heap top once 2x that is free. A training step allocates and frees the
-    same large arrays every time, so every step touches freshly mapped pages again, each a
-    minor page fault (a kernel entry plus zeroing the page). ``M_MMAP_THRESHOLD`` = 1 GiB
-    serves them from the heap, and ``M_TRIM_THRESHOLD`` = -1 never hands the heap back, so
-    after the first step the pages stay mapped. The cost: the process's RSS stays at its
-    high-water mark. Equivalent to the environment variables
-    ``MALLOC_MMAP_THRESHOLD_=1073741824 MALLOC_TRIM_THRESHOLD_=-1`` (glibc reads those at
-    start; this works at any time, for allocations made afterwards).
-    """
+    """``minigrad.memory.keep_freed_memory`` (process-wide), remembering whether it applied.
+    Called after the thread settings above, since importing minigrad loads numpy."""
     global _KEEP_APPLIED
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        ok = (libc.mallopt(M_MMAP_THRESHOLD, KEEP_MMAP_THRESHOLD) == 1
-              and libc.mallopt(M_TRIM_THRESHOLD, KEEP_TRIM_THRESHOLD) == 1)
-    except (OSError, AttributeError):
-        ok = False
-    _KEEP_APPLIED = ok
-    return ok
+    from minigrad.memory import keep_freed_memory as keep
+
+    _KEEP_APPLIED = keep()
+    return _KEEP_APPLIED
 
 
 def keep_freed_memory_status() -> str:
@@ -62,8 +43,7 @@ def keep_freed_memory_status() -> str:
         return "off (glibc defaults)"
     if not _KEEP_APPLIED:
         return "REQUESTED BUT NOT APPLIED (mallopt unavailable or refused)"
-    return (f"on (mallopt M_MMAP_THRESHOLD={KEEP_MMAP_THRESHOLD}, "
-            f"M_TRIM_THRESHOLD={KEEP_TRIM_THRESHOLD})")
+    return "on (minigrad.memory.keep_freed_memory: glibc keeps freed memory for reuse)"
 
 
 if _flag_value("--threads"):                 # must happen before numpy loads OpenBLAS

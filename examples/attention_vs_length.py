@@ -14,7 +14,7 @@ token accuracy per source-length bucket, for greedy decoding and for beam search
 from __future__ import annotations
 
 # isort: off
-import _one_blas_thread  # noqa: F401  (first: one BLAS thread before numpy loads)
+import _process_settings  # noqa: F401  (first: BLAS threads and malloc, before numpy loads)
 # isort: on
 
 import argparse

@@ -41,7 +41,7 @@ uniform guess) to about 1.45 bpc on the held-out tail.
 from __future__ import annotations
 
 # isort: off
-import _one_blas_thread  # noqa: F401  (first: one BLAS thread before numpy loads)
+import _process_settings  # noqa: F401  (first: BLAS threads and malloc, before numpy loads)
 # isort: on
 
 import argparse

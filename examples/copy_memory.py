@@ -33,7 +33,7 @@ gate biases drawn so that the cells start with memory time-scales spread over 1 
 from __future__ import annotations
 
 # isort: off
-import _one_blas_thread  # noqa: F401  (first: one BLAS thread before numpy loads)
+import _process_settings  # noqa: F401  (first: BLAS threads and malloc, before numpy loads)
 # isort: on
 
 import argparse

@@ -44,7 +44,7 @@ Default run (2 shared cores): about a minute; figures in the README.
 from __future__ import annotations
 
 # isort: off
-import _one_blas_thread  # noqa: F401  (first: one BLAS thread before numpy loads)
+import _process_settings  # noqa: F401  (first: BLAS threads and malloc, before numpy loads)
 # isort: on
 
 import argparse

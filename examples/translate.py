@@ -16,7 +16,7 @@ Tasks (``examples/tasks.py``): dates, en-fr-numbers, digits-en, reverse, sort, a
 from __future__ import annotations
 
 # isort: off
-import _one_blas_thread  # noqa: F401  (first: one BLAS thread before numpy loads)
+import _process_settings  # noqa: F401  (first: BLAS threads and malloc, before numpy loads)
 # isort: on
 
 import argparse
