@@ -46,6 +46,9 @@ def keep_freed_memory_status() -> str:
     return "on (minigrad.memory.keep_freed_memory: glibc keeps freed memory for reuse)"
 
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:                      # the checkout's minigrad and rnn, installed or not
+    sys.path.insert(0, ROOT)
 if _flag_value("--threads"):                 # must happen before numpy loads OpenBLAS
     os.environ["OPENBLAS_NUM_THREADS"] = _flag_value("--threads")
 if "--keep-freed-memory" in sys.argv[1:]:     # before the first large allocation
@@ -59,10 +62,6 @@ import tracemalloc  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 from rnn.kernels import gru, lstm, vanilla  # noqa: E402
 

@@ -40,5 +40,6 @@ def keep_freed_memory() -> bool:
         mallopt = libc.mallopt
     except (OSError, AttributeError, TypeError):
         return False
-    return (mallopt(_M_MMAP_THRESHOLD, _HEAP_UP_TO) == 1
-            and mallopt(_M_TRIM_THRESHOLD, _NEVER_TRIM) == 1)
+    from_heap = mallopt(_M_MMAP_THRESHOLD, _HEAP_UP_TO) == 1
+    never_trim = mallopt(_M_TRIM_THRESHOLD, _NEVER_TRIM) == 1  # made even if the first failed
+    return from_heap and never_trim

@@ -128,7 +128,10 @@ class _Attention(nn.Module):
             raise ValueError(f"{name}: projected_keys have shape {projected_keys.shape}, "
                              f"expected ({keys.shape[0]}, {keys.shape[1]}, ·) like keys "
                              "(N, L_src): were they projected from another batch?")
-        scores = self.score(query, keys, projected_keys)
+        if projected_keys is None:  # (a subclass's score may predate projected_keys)
+            scores = self.score(query, keys)
+        else:
+            scores = self.score(query, keys, projected_keys)
         if mask is not None:
             mask = np.asarray(mask.data if isinstance(mask, Tensor) else mask, dtype=bool)
             if mask.shape != scores.shape:

@@ -37,6 +37,7 @@ H decoder hidden size, H_enc = D * H_e the encoder output size (D = 2 if bidirec
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,6 +79,18 @@ def _as_ids(tokens: Any, ndim: int, what: str) -> np.ndarray:
     return array.astype(np.int64, copy=False)
 
 
+def _takes_projected_keys(attention: Any) -> bool:
+    """Whether an attention module can take its keys projected once per batch: it has
+    ``project_keys``, and neither its ``forward`` nor its ``score`` predates the
+    ``projected_keys`` argument. (A subclass written against the older signatures still
+    works: it projects the keys at every step, as before.)"""
+    if getattr(attention, "project_keys", None) is None:
+        return False
+    methods = [getattr(attention, name, None) for name in ("forward", "score")]
+    return all(method is None or "projected_keys" in inspect.signature(method).parameters
+               for method in methods)
+
+
 # ---------------------------------------------------------------------------------------------
 # Decoder state and reordering.
 
@@ -104,7 +117,8 @@ class DecoderState:
             input when ``input_feeding``; None otherwise.
         projected_keys: (N, L_src, ·) the attention's ``project_keys(enc_outputs)`` (W_k k
             for Bahdanau), computed once in ``init_state`` rather than at every step; None
-            when the attention has none.
+            when the attention has none. Replacing ``enc_outputs`` by hand means replacing
+            (or setting to None) this too: a same-shaped stale projection cannot be detected.
     """
 
     h: Tensor = _batch_dim(1)
@@ -350,7 +364,7 @@ class Decoder(nn.Module):
         mask = lengths_to_mask(lengths, length)
         keys = enc_outputs.transpose(0, 1)
         projected_keys = None
-        if hasattr(self.attention, "project_keys"):
+        if _takes_projected_keys(self.attention):
             with mg.scope("attention"):
                 projected_keys = self.attention.project_keys(keys)
         return DecoderState(

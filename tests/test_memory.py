@@ -50,16 +50,32 @@ def test_kept_memory_is_not_faulted_in_again():
     assert kept < 10               # after the first steps the pages stay mapped
 
 
-def test_without_glibc_nothing_changes(monkeypatch):
+class _Libc:
+    """A C library without glibc's mallopt (macOS) or whose mallopt refuses (musl)."""
+
+    def __init__(self, answer=None):
+        if answer is not None:
+            self.calls = []
+            self.mallopt = lambda param, value: self.calls.append(param) or answer
+
+
+@pytest.mark.parametrize("libc", ["missing", "no mallopt", "refuses"])
+def test_without_glibc_nothing_changes(monkeypatch, libc):
     import ctypes
 
     from minigrad import memory
 
-    def no_mallopt(name):
-        raise OSError("no such library")
+    fake = _Libc(answer=0 if libc == "refuses" else None)
 
-    monkeypatch.setattr(ctypes, "CDLL", no_mallopt)
+    def load(name):
+        if libc == "missing":
+            raise OSError("no such library")
+        return fake
+
+    monkeypatch.setattr(ctypes, "CDLL", load)
     assert memory.keep_freed_memory() is False
+    if libc == "refuses":
+        assert len(fake.calls) == 2  # both settings are asked for, each on its own
 
 
 @pytest.mark.parametrize("malloc_env", [{}, {"MALLOC_ARENA_MAX": "2"},

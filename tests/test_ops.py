@@ -729,3 +729,15 @@ def test_sum_rows_by_index_equals_add_at(count, width, data):
     got = sum_rows_by_index(rows, index, count)
     assert got.shape == want.shape and got.dtype == rows.dtype
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int8, np.int16, np.uint16, np.intp])
+def test_row_gather_gradient_with_small_integer_index_types(dtype):
+    """A row gather's backward adds the row count to negative indices: that must not
+    overflow an index dtype too small to hold the count (300 rows, a uint8 index)."""
+    x = mg.tensor(np.arange(600.0).reshape(300, 2), requires_grad=True)
+    index = np.array([1, 2, 1] + ([-1] if np.dtype(dtype).kind == "i" else []), dtype=dtype)
+    x[index].sum().backward()
+    want = np.zeros((300, 2))
+    np.add.at(want, index.astype(np.intp), 1.0)
+    np.testing.assert_array_equal(x.grad.data, want)

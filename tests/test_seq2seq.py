@@ -291,6 +291,43 @@ def test_bahdanau_projects_the_keys_once_per_batch():
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
 
 
+def test_attention_subclasses_with_the_older_signatures_still_work():
+    """Subclasses written before ``projected_keys`` existed (a two-argument ``score``, a
+    ``forward(query, keys, mask)``): the decoder then projects the keys at every step, with
+    the same numbers as before."""
+    from rnn.attention import BahdanauAttention, LuongAttention
+
+    class TwiceLuong(LuongAttention):
+        def score(self, query, keys):
+            return super().score(query, keys) * 2
+
+    class PlainScore(BahdanauAttention):
+        def score(self, query, keys):
+            return super().score(query, keys)
+
+    class Recording(BahdanauAttention):
+        def forward(self, query, keys, mask=None):
+            self.last = super().forward(query, keys, mask)
+            return self.last
+
+    reference = make_model("bahdanau", seed=4)
+    want = reference(SRC, LENGTHS, TGT).data
+    for kind in (PlainScore, Recording):
+        model = make_model("bahdanau", seed=4)
+        attention = kind(model.decoder.hidden_size, model.decoder.encoder_hidden_size)
+        attention.load_state_dict(model.decoder.attention.state_dict())
+        model.decoder.attention = attention
+        np.testing.assert_allclose(model(SRC, LENGTHS, TGT).data, want, rtol=1e-6, atol=1e-6)
+        decoded = greedy_decode(model, SRC, LENGTHS, max_len=4, bos=BOS, eos=EOS)
+        assert decoded.tokens == greedy_decode(reference, SRC, LENGTHS, max_len=4, bos=BOS,
+                                               eos=EOS).tokens
+    model = make_model("luong-dot")
+    model.decoder.attention = TwiceLuong(8, 8, score="dot")
+    logits = model(SRC, LENGTHS, TGT)
+    sequence_loss(logits, TGT, PAD).backward()
+    assert np.isfinite(logits.data).all()
+
+
 # ---------------------------------------------------------------------------------- state
 def test_reorder_state():
     state = DecoderState(h=mg.arange(12).reshape(2, 3, 2), c=None,

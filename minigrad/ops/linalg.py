@@ -15,7 +15,7 @@ def _matmul(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """``np.matmul`` for operands of rank >= 2. A product over an axis of length 1 (an outer
     product, as in the backward of a batched vector-matrix product) is a broadcast multiply:
     the same numbers, 4x faster than numpy's matmul, which does not hand K = 1 to BLAS."""
-    if x.shape[-1] == 1:
+    if x.shape[-1] == 1 and y.shape[-2] == 1:
         return x * y
     return np.matmul(x, y)
 

@@ -56,7 +56,8 @@ class GetItem(Function):
         if type(index) is np.ndarray and index.ndim == 1 and index.dtype.kind in "iu":
             # Rows gathered along the first axis (packing, embeddings): repeats add up.
             count = self.in_shape[0]
-            rows = np.where(index < 0, index + count, index)
+            rows = index.astype(np.intp)  # (a uint8 index cannot hold index + count)
+            rows[rows < 0] += count
             width = math.prod(self.in_shape[1:])
             out = sum_rows_by_index(grad.reshape(len(index), width), rows, count)
             return out.reshape(self.in_shape)
