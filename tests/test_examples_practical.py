@@ -23,7 +23,8 @@ TINY_FORECAST = ["--steps", "1000", "--window", "24", "--horizon", "6", "--hidde
 
 def _load(name: str):
     """Imports examples/<name>.py as a module, without letting its thread setting leak into
-    the environment of this test process."""
+    the environment of this test process. (Its malloc setting, process-wide and harmless, does
+    stay: freed memory is kept for reuse.)"""
     saved = dict(os.environ)
     spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
