@@ -273,14 +273,13 @@ def gru_backward(grad_hs, grad_h_n, w_hh, h0, hs, gates, hn, batch_sizes,
     H = np.shape(w_hh)[-1]
     N, T = sched.n, sched.total
     after = hn is not None
+    dt = float_dtype(hs) if check else hs.dtype
     if check:
-        dt = float_dtype(hs)
         w_hh = check_float("w_hh", w_hh, dt, (3 * H, H))
         h0 = check_float("h0", h0, dt, (N, H))
         hs = check_float("hs", hs, dt, (T, H))
         gates = check_float("gates", gates, dt, (T, 3 * H))
         hn = check_float("hn", hn, dt, (T, H)) if after else None
-    dt = hs.dtype
     if not after:
         hn = np.empty((0, H), dt)
     grad_hs = output_grad("grad_hs", grad_hs, dt, (T, H))

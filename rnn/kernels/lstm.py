@@ -214,15 +214,14 @@ def lstm_backward(grad_hs, grad_h_n, grad_c_n, w_hh, h0, c0, hs, cs, gates, batc
     sched = schedule(batch_sizes)
     H = np.shape(w_hh)[-1]
     N, T = sched.n, sched.total
+    dt = float_dtype(hs) if check else hs.dtype
     if check:
-        dt = float_dtype(hs)
         w_hh = check_float("w_hh", w_hh, dt, (4 * H, H))
         h0 = check_float("h0", h0, dt, (N, H))
         c0 = check_float("c0", c0, dt, (N, H))
         hs = check_float("hs", hs, dt, (T, H))
         cs = check_float("cs", cs, dt, (T, H))
         gates = check_float("gates", gates, dt, (T, 4 * H))
-    dt = hs.dtype
     grad_hs = output_grad("grad_hs", grad_hs, dt, (T, H))
     dh = output_grad("grad_h_n", grad_h_n, dt, (N, H), copy=True)
     dc = output_grad("grad_c_n", grad_c_n, dt, (N, H), copy=True)
@@ -276,9 +275,8 @@ def lstm_cell_backward(grad_h, grad_c, c_prev, c, gates):
     gates = check_float("gates", gates, dt, (N, G))
     c = check_float("c", c, dt, (N, H))
     c_prev = check_float("c_prev", c_prev, dt, (N, H))
-    gh = np.zeros((N, H), dt) if grad_h is None else check_float("grad_h", grad_h, dt, (N, H))
-    dc = (np.zeros((N, H), dt) if grad_c is None
-          else check_float("grad_c", grad_c, dt, (N, H)).copy())
+    gh = output_grad("grad_h", grad_h, dt, (N, H))
+    dc = output_grad("grad_c", grad_c, dt, (N, H), copy=True)
     grad_a = np.empty((N, G), dt)
     _step_bwd(gh, gates, c, c_prev, 0, N, 0, 0, np.zeros((N, H), dt), dc, grad_a)
     return grad_a, dc

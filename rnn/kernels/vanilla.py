@@ -169,12 +169,11 @@ def rnn_backward(grad_hs, grad_h_n, w_hh, h0, hs, batch_sizes, reverse: bool = F
     sched = schedule(batch_sizes)
     H = np.shape(w_hh)[-1]
     N, T = sched.n, sched.total
+    dt = float_dtype(hs) if check else hs.dtype
     if check:
-        dt = float_dtype(hs)
         w_hh = check_float("w_hh", w_hh, dt, (H, H))
         h0 = check_float("h0", h0, dt, (N, H))
         hs = check_float("hs", hs, dt, (T, H))
-    dt = hs.dtype
     grad_hs = output_grad("grad_hs", grad_hs, dt, (T, H))
     dh = output_grad("grad_h_n", grad_h_n, dt, (N, H), copy=True)
     grad_xw = np.empty((T, H), dt)
